@@ -1,0 +1,259 @@
+"""Shared helpers of the training benchmarks: BLAS environment, thread limits, interleaved timing, weights.
+
+Import this module first in a benchmark script (before NumPy): when the process was started with
+OPENBLAS_CORETYPE or OPENBLAS_L2_SIZE set (some machines set them to work around old OpenBLAS builds), they pin
+NumPy's OpenBLAS to a slower kernel than the CPU supports, so the script re-executes itself without them. Only
+this process and its re-execution see the change; the tests and CI keep their environment.
+
+Every library runs on THREADS threads: torch through `torch.set_num_threads`, NumPy's (and scikit-learn's)
+OpenBLAS and OpenMP pools through `threadpoolctl.threadpool_limits`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+BLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+_RESTARTED_FLAG = "CHAINRULE_BENCH_BLAS_RESTARTED"
+
+
+def restart_without_blas_overrides() -> None:
+    """Re-execute this interpreter without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE when either is set.
+
+    Only for a process started as a script (`python benchmarks/run.py`, `python -m ...`): an interactive session
+    or a test run that imports this module keeps going untouched. The OpenBLAS library reads these variables
+    when it is loaded, so this must run before NumPy is imported; re-executing is the only way to get a
+    process whose loader never saw them.
+    """
+    if not any(name in os.environ for name in BLAS_OVERRIDES) or os.environ.get(_RESTARTED_FLAG):
+        return
+    main = sys.modules.get("__main__")
+    if main is None or not getattr(main, "__file__", None) or not sys.argv or not os.path.isfile(sys.argv[0]):
+        return
+    env = {key: value for key, value in os.environ.items() if key not in BLAS_OVERRIDES}
+    env[_RESTARTED_FLAG] = ",".join(f"{name}={os.environ[name]}" for name in BLAS_OVERRIDES if name in os.environ)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # orig_argv keeps the interpreter's own options (-m, -X ...); argv[0] becomes the running interpreter.
+    os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], env)
+
+
+restart_without_blas_overrides()
+
+# The imports below load NumPy (and its OpenBLAS): they must come after the restart above.
+import importlib  # noqa: E402
+import itertools  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from types import ModuleType  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+THREADS = 2
+_thread_limits: list[Any] = []  # the threadpoolctl limiter, kept alive for the life of the process
+
+
+def optional_import(name: str) -> ModuleType | None:
+    """The module `name`, or None (with a message saying which peer is skipped) when it is not installed."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as error:
+        print(f"  [skip] {name} is not installed ({error}); its side of the benchmark is skipped")
+        return None
+
+
+def limit_threads(threads: int = THREADS) -> None:
+    """Every library on `threads` threads: torch's intra-op pool, and the BLAS and OpenMP pools NumPy and
+    scikit-learn use. Idempotent."""
+    if "torch" not in sys.modules:
+        try:
+            importlib.import_module("torch")
+        except ImportError:
+            pass
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)
+    if not _thread_limits:
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            print("  [warn] threadpoolctl is not installed: NumPy's BLAS runs on its default thread count")
+            return
+        _thread_limits.append(threadpool_limits(limits=threads))
+
+
+def blas_report() -> list[dict[str, Any]]:
+    """The BLAS libraries loaded in this process: internal_api, architecture (the kernel), version, threads."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return []
+    keys = ("internal_api", "prefix", "architecture", "version", "num_threads", "filepath")
+    return [{key: info.get(key) for key in keys} for info in threadpool_info() if info.get("user_api") == "blas"]
+
+
+def print_environment() -> None:
+    """Which BLAS kernel runs NumPy, the thread counts, and whether the OpenBLAS overrides were removed."""
+    restarted = os.environ.get(_RESTARTED_FLAG)
+    if restarted:
+        print(f"environment: re-executed without {restarted} (they pin OpenBLAS to a slower kernel)")
+    else:
+        print("environment: OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE not set")
+    numpy_blas = [info for info in blas_report() if "numpy" in (info["filepath"] or "")]
+    for info in numpy_blas or blas_report():
+        print(
+            f"  NumPy {np.__version__} BLAS: {info['internal_api']} {info['version']}, kernel "
+            f"{info['architecture']}, {info['num_threads']} threads ({info['prefix']})"
+        )
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        print(f"  torch {torch.__version__}: {torch.get_num_threads()} threads")
+
+
+# -- timing ---------------------------------------------------------------------------------------------------
+
+
+def interleaved_step_times(
+    steps: dict[str, Callable[[], Any]], block: int, rounds: int, warmup: int
+) -> dict[str, list[float]]:
+    """Seconds per step of each callable, timed in alternating blocks: the machine is shared and its load
+    drifts, so each library's blocks are spread over the same stretch of time.
+
+    Each callable first runs `warmup` times; then, for `rounds` rounds, each runs `block` times in a row and
+    the block's mean is recorded. The order of the libraries rotates from round to round.
+    """
+    for step in steps.values():
+        for _ in range(warmup):
+            step()
+    names = list(steps)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    clock = time.perf_counter
+    for round_index in range(rounds):
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
+            step = steps[name]
+            start = clock()
+            for _ in range(block):
+                step()
+            times[name].append((clock() - start) / block)
+    return times
+
+
+def best(values: Sequence[float]) -> float:
+    """The fastest block: the figure the ratios use. The machine is shared (and its virtual CPUs are stolen
+    by the host at times); a slow block says how busy the machine was, the fastest how fast the code is, and
+    a library whose threads spin at barriers (PyTorch's OpenMP) would be unfairly hurt by the median."""
+    return min(values)
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def describe_times(label: str, values: Sequence[float], unit: float = 1e3, suffix: str = "ms") -> str:
+    """'label: best X ms (median Y ms)' for a list of per-step seconds."""
+    return f"{label:<24} best {best(values) * unit:8.3f} {suffix}   (median {median(values) * unit:.3f} {suffix})"
+
+
+def cpu_counters() -> tuple[int, int] | None:
+    """(all jiffies, stolen jiffies) of the whole machine from /proc/stat, or None where there is none."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(value) for value in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return sum(fields), fields[7] if len(fields) > 7 else 0
+
+
+def steal_since(start: tuple[int, int] | None) -> float | None:
+    """The share of CPU time the hypervisor took from this machine since `start` (from cpu_counters())."""
+    end = cpu_counters()
+    if start is None or end is None or end[0] == start[0]:
+        return None
+    return (end[1] - start[1]) / (end[0] - start[0])
+
+
+# -- weights shared by every library ----------------------------------------------------------------------------
+
+
+def linear_init(sizes: Sequence[int], seed: int) -> list[np.ndarray]:
+    """Float32 weights and biases of an MLP with layer widths `sizes`: [W1, b1, W2, b2 ...], W of shape
+    (out, in) as in torch's nn.Linear, drawn as torch's default init does: U(-1/sqrt(in), 1/sqrt(in))."""
+    rng = np.random.default_rng(seed)
+    arrays: list[np.ndarray] = []
+    for fan_in, fan_out in itertools.pairwise(sizes):
+        bound = 1.0 / np.sqrt(fan_in)
+        arrays.append(rng.uniform(-bound, bound, size=(fan_out, fan_in)).astype(np.float32))
+        arrays.append(rng.uniform(-bound, bound, size=(fan_out,)).astype(np.float32))
+    return arrays
+
+
+def load_chainrule_weights(model: Any, arrays: Sequence[np.ndarray]) -> None:
+    """Copy [W1, b1, ...] into a chainrule model's parameters (in `parameters()` order), in place."""
+    params = list(model.parameters())
+    if len(params) != len(arrays):
+        raise ValueError(f"the chainrule model has {len(params)} parameters, the weights {len(arrays)}")
+    for param, array in zip(params, arrays):
+        np.copyto(param.data, array)
+
+
+def load_torch_weights(torch: ModuleType, model: Any, arrays: Sequence[np.ndarray]) -> None:
+    """Copy [W1, b1, ...] into a torch model's parameters (in `parameters()` order), in place."""
+    params = list(model.parameters())
+    if len(params) != len(arrays):
+        raise ValueError(f"the torch model has {len(params)} parameters, the weights {len(arrays)}")
+    with torch.no_grad():
+        for param, array in zip(params, arrays):
+            param.copy_(torch.from_numpy(array))
+
+
+def chainrule_missing(build: Callable[[], Any]) -> str | None:
+    """None when `build()` (which should make a model, a loss and an optimizer and run one training step)
+    works; otherwise the reason, so a benchmark can skip chainrule's side while its pieces are unfinished."""
+    try:
+        build()
+    except (NotImplementedError, ImportError, AttributeError) as error:
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+# -- the summary row --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    """One line of run.py's table: ours and the peer's time, their ratio, the goal on that ratio."""
+
+    benchmark: str
+    peer: str
+    ours_ms: float | None
+    peer_ms: float | None
+    goal: float | None
+    unit: str = "ms"
+
+    @property
+    def ratio(self) -> float | None:
+        if self.ours_ms is None or self.peer_ms is None or self.peer_ms == 0:
+            return None
+        return self.ours_ms / self.peer_ms
+
+    @property
+    def met(self) -> bool | None:
+        if self.ratio is None or self.goal is None:
+            return None
+        return self.ratio <= self.goal
+
+
+def ratio_line(label: str, ours: float | None, peer: float | None, goal: float | None) -> str:
+    """'label: 0.53x  (goal <= 0.65x: met)' for a benchmark's own printout."""
+    if ours is None or peer is None:
+        return f"  {label:<26} n/a (skipped)"
+    ratio = ours / peer
+    if goal is None:
+        return f"  {label:<26} {ratio:6.2f}x"
+    verdict = "met" if ratio <= goal else "NOT met"
+    return f"  {label:<26} {ratio:6.2f}x   (goal <= {goal:.2f}x: {verdict})"

@@ -1,0 +1,213 @@
+"""The engine: grad mode, the node record, and `backward` in reverse topological order.
+
+A Tensor made by an op carries `_node = (parents, backward, op_name)`. `backward(grad_out)` is the op's
+closure: it returns one gradient (an ndarray, or None) per parent, already summed back to that parent's
+shape. A leaf has `_node = None`. That is the whole record; this file walks it.
+
+The walk is iterative (a 10,000-op chain needs no recursion) and uses Kahn's order: first count, for each
+tensor, how many recorded ops consume it; then start at the root and hand a tensor's gradient to its op only
+when every consumer has contributed to it. Each gradient is dropped as soon as it has been used, and each
+node's closure is released unless `retain_graph=True`, so memory falls as the walk proceeds.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import numpy as np
+
+from chainrule.errors import BackwardError, ShapeError, shape_str
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _GradMode:
+    """Whether ops record the graph. One flag for the process, as the library runs on one thread."""
+
+    __slots__ = ("enabled",)
+
+    def __init__(self) -> None:
+        self.enabled = True
+
+
+grad_mode = _GradMode()
+
+
+def is_grad_enabled() -> bool:
+    return grad_mode.enabled
+
+
+class set_grad_enabled:  # noqa: N801 (PyTorch's name)
+    """Set grad mode on or off: as a call, a context manager (restoring the previous mode) or a decorator."""
+
+    def __init__(self, mode: bool) -> None:
+        self.previous = grad_mode.enabled
+        self.mode = bool(mode)
+        grad_mode.enabled = self.mode
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        grad_mode.enabled = self.previous
+
+    def __call__(self, fn: F) -> F:
+        grad_mode.enabled = self.previous  # as a decorator, the constructor call must not change the mode
+        mode = self.mode
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with set_grad_enabled(mode):
+                return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+
+class _GradModeContext:
+    mode = True
+
+    def __init__(self) -> None:
+        self.previous: list[bool] = []
+
+    def __enter__(self) -> None:
+        self.previous.append(grad_mode.enabled)
+        grad_mode.enabled = self.mode
+
+    def __exit__(self, *exc: object) -> None:
+        grad_mode.enabled = self.previous.pop()
+
+    def __call__(self, fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with type(self)():
+                return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+
+class no_grad(_GradModeContext):  # noqa: N801 (PyTorch's name)
+    """Ops inside record nothing: for evaluation and for parameter updates. Context manager or decorator."""
+
+    mode = False
+
+
+class enable_grad(_GradModeContext):  # noqa: N801 (PyTorch's name)
+    """Turn recording back on inside a `no_grad` block. Context manager or decorator."""
+
+    mode = True
+
+
+def _raise_freed(op: str) -> None:
+    raise BackwardError(
+        f"backward through the graph a second time: the saved values of op '{op}' were freed by the first "
+        "backward(); pass retain_graph=True to the first call if you need to backward twice"
+    )
+
+
+def _accumulate_leaf(leaf: Any, grad: np.ndarray) -> None:
+    """Add `grad` into `leaf.grad`, as PyTorch does. Take the array without a copy when nobody else holds it."""
+    if grad.dtype != leaf.data.dtype:
+        grad = grad.astype(leaf.data.dtype)
+    current = leaf.grad
+    if current is None:
+        # Three references (backward's local, this argument, getrefcount's own): no other gradient, closure,
+        # user array or view holds the array, so it can become the leaf's .grad without a copy. Otherwise
+        # copy, or an in-place edit of one leaf's grad (clipping, accumulation) would change another's.
+        if grad.base is not None or sys.getrefcount(grad) > 3 or not grad.flags.writeable:
+            grad = np.array(grad, copy=True)
+        leaf.grad = leaf._wrap(grad)
+    elif current.data.shape == grad.shape:
+        current.data += grad
+    else:
+        raise ShapeError(
+            f"backward: the existing .grad of a leaf has shape {shape_str(current.data.shape)} but the new "
+            f"gradient has shape {shape_str(grad.shape)}"
+        )
+
+
+def backward(root: Any, gradient: Any = None, retain_graph: bool = False) -> None:
+    """Accumulate d(root)/d(leaf) into every leaf's `.grad` that requires grad.
+
+    root: the Tensor to differentiate. gradient: d(loss)/d(root) with root's shape; may be omitted when root
+    holds a single element (it is then 1). retain_graph: keep the closures so the graph can be walked again.
+    """
+    if not root.requires_grad:
+        raise BackwardError(
+            "backward: the tensor does not require grad and has no recorded op; "
+            "did an input have requires_grad=True, and was grad mode on (not inside no_grad())?"
+        )
+    data = root.data
+    if gradient is None:
+        if data.size != 1:
+            raise BackwardError(
+                f"backward: a gradient can be implied only for a tensor of one element; this one has shape "
+                f"{shape_str(data.shape)}: pass gradient= with that shape (or reduce it to a scalar first)"
+            )
+        grad = np.ones(data.shape, dtype=data.dtype)
+    else:
+        raw = gradient if isinstance(gradient, np.ndarray) else getattr(gradient, "data", gradient)
+        grad = np.asarray(raw, dtype=data.dtype)
+        if grad.shape != data.shape:
+            raise ShapeError(
+                f"backward: gradient= must have the tensor's shape {shape_str(data.shape)}, got {shape_str(grad.shape)}"
+            )
+
+    # Pass 1: for each tensor that requires grad, how many recorded ops consume it.
+    consumers: dict[int, int] = {id(root): 0}
+    stack = [root]
+    while stack:
+        node = stack.pop()._node
+        if node is None or node[0] is None:
+            continue
+        for parent in node[0]:
+            if parent.requires_grad:
+                key = id(parent)
+                if key in consumers:
+                    consumers[key] += 1
+                else:
+                    consumers[key] = 1
+                    stack.append(parent)
+
+    # Pass 2: Kahn's order from the root; a tensor is processed once all its consumers have handed it theirs.
+    grads: dict[int, np.ndarray] = {id(root): grad}
+    ready = [root]
+    while ready:
+        tensor = ready.pop()
+        grad = grads.pop(id(tensor))
+        hooks = tensor._hooks
+        if hooks is not None:
+            for hook in hooks:
+                replaced = hook(grad)
+                if replaced is not None:
+                    grad = replaced
+        node = tensor._node
+        if node is None:
+            _accumulate_leaf(tensor, grad)
+            continue
+        parents, backward_fn, op = node
+        if parents is None:
+            _raise_freed(op)
+        parent_grads = backward_fn(grad)
+        del grad
+        if not retain_graph:
+            tensor._node = (None, None, op)
+        parent_grad = None
+        for parent, parent_grad in zip(parents, parent_grads):
+            if not parent.requires_grad:
+                continue
+            key = id(parent)
+            if parent_grad is not None:
+                if key in grads:
+                    grads[key] = grads[key] + parent_grad
+                else:
+                    grads[key] = parent_grad
+            remaining = consumers[key] - 1
+            consumers[key] = remaining
+            if remaining == 0:
+                if key not in grads:  # every consumer passed None: the gradient is zero
+                    grads[key] = np.zeros(parent.data.shape, dtype=parent.data.dtype)
+                ready.append(parent)
+        del parent_grads, parent_grad

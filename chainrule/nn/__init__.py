@@ -1,0 +1,72 @@
+"""`chainrule.nn`: Module and Parameter, layers, initialisation (`nn.init`), the functional ops
+(`nn.functional`) and the losses, with PyTorch's names, signatures and state_dict keys."""
+
+from __future__ import annotations
+
+from chainrule.nn import functional, init, utils
+from chainrule.nn.activation import (
+    ELU,
+    GELU,
+    Hardtanh,
+    LeakyReLU,
+    LogSoftmax,
+    ReLU,
+    ReLU6,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Tanh,
+)
+from chainrule.nn.container import ModuleDict, ModuleList, Sequential
+from chainrule.nn.flatten import Flatten, Unflatten
+from chainrule.nn.linear import Identity, Linear
+from chainrule.nn.loss import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
+)
+from chainrule.nn.module import IncompatibleKeys, Module, RemovableHandle
+from chainrule.nn.parameter import Parameter
+
+__all__ = [
+    "ELU",
+    "GELU",
+    "BCELoss",
+    "BCEWithLogitsLoss",
+    "CrossEntropyLoss",
+    "Flatten",
+    "Hardtanh",
+    "HuberLoss",
+    "Identity",
+    "IncompatibleKeys",
+    "L1Loss",
+    "LeakyReLU",
+    "Linear",
+    "LogSoftmax",
+    "MSELoss",
+    "Module",
+    "ModuleDict",
+    "ModuleList",
+    "NLLLoss",
+    "Parameter",
+    "ReLU",
+    "ReLU6",
+    "RemovableHandle",
+    "Sequential",
+    "SiLU",
+    "Sigmoid",
+    "SmoothL1Loss",
+    "Softmax",
+    "Softplus",
+    "Tanh",
+    "Unflatten",
+    "functional",
+    "init",
+    "utils",
+]

@@ -1,0 +1,97 @@
+"""`chainrule.nn.functional`, PyTorch's `torch.nn.functional`: the stateless functions that layers are made of.
+
+Most names are the ops themselves (no wrapper, no overhead). The few PyTorch signatures with an `inplace`
+argument get a thin wrapper that accepts it; the result is computed out of place, as the graph needs the
+input unchanged.
+"""
+
+from __future__ import annotations
+
+from chainrule.ops import activation as _activation
+from chainrule.ops.activation import (
+    celu,
+    gelu,
+    hardsigmoid,
+    hardswish,
+    log_softmax,
+    logsigmoid,
+    mish,
+    selu,
+    softmax,
+    softplus,
+)
+from chainrule.ops.elementwise import sigmoid, tanh
+from chainrule.ops.linalg import linear
+from chainrule.ops.loss import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    huber_loss,
+    l1_loss,
+    mse_loss,
+    nll_loss,
+    smooth_l1_loss,
+)
+from chainrule.ops.shape import pad
+from chainrule.tensor import Tensor
+
+__all__ = [
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "celu",
+    "cross_entropy",
+    "elu",
+    "gelu",
+    "hardsigmoid",
+    "hardswish",
+    "hardtanh",
+    "huber_loss",
+    "l1_loss",
+    "leaky_relu",
+    "linear",
+    "log_softmax",
+    "logsigmoid",
+    "mish",
+    "mse_loss",
+    "nll_loss",
+    "pad",
+    "relu",
+    "relu6",
+    "selu",
+    "sigmoid",
+    "silu",
+    "smooth_l1_loss",
+    "softmax",
+    "softplus",
+    "tanh",
+]
+
+
+def relu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002 (PyTorch's name)
+    """max(x, 0), elementwise."""
+    return _activation.relu(input)
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:  # noqa: A002
+    """x for x > 0, negative_slope * x otherwise."""
+    return _activation.leaky_relu(input, negative_slope)
+
+
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:  # noqa: A002
+    """x for x > 0, alpha * (exp(x) - 1) otherwise."""
+    return _activation.elu(input, alpha)
+
+
+def silu(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
+    """x * sigmoid(x)."""
+    return _activation.silu(input)
+
+
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:  # noqa: A002
+    """x clipped to [min_val, max_val]; gradient 0 at the bounds."""
+    return _activation.hardtanh(input, min_val, max_val)
+
+
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:  # noqa: A002
+    """min(max(x, 0), 6)."""
+    return _activation.relu6(input)
