@@ -226,14 +226,14 @@ def chainrule_missing(build: Callable[[], Any]) -> str | None:
 
 @dataclass
 class Row:
-    """One line of run.py's table: ours and the peer's time, their ratio, the goal on that ratio."""
+    """One line of run.py's table: ours and the peer's time, their ratio, and the goal (with whether it is met)."""
 
     benchmark: str
     peer: str
     ours_ms: float | None
     peer_ms: float | None
-    goal: float | None
-    unit: str = "ms"
+    goal: str = "-"
+    met: bool | None = None
 
     @property
     def ratio(self) -> float | None:
@@ -241,11 +241,43 @@ class Row:
             return None
         return self.ours_ms / self.peer_ms
 
-    @property
-    def met(self) -> bool | None:
-        if self.ratio is None or self.goal is None:
-            return None
-        return self.ratio <= self.goal
+
+def ratio_row(benchmark: str, peer: str, ours_ms: float | None, peer_ms: float | None, goal: float | None) -> Row:
+    """A Row whose goal is a bound on ours / peer."""
+    row = Row(benchmark, peer, ours_ms, peer_ms)
+    if goal is not None:
+        row.goal = f"<= {goal:.2f}x"
+        row.met = None if row.ratio is None else row.ratio <= goal
+    return row
+
+
+def format_table(rows: Sequence[Row]) -> str:
+    """The rows as an aligned text table."""
+    header = ("benchmark", "peer", "ours ms", "peer ms", "ratio", "goal", "met?")
+    lines = [header]
+    for row in rows:
+        lines.append(
+            (
+                row.benchmark,
+                row.peer,
+                "-" if row.ours_ms is None else f"{row.ours_ms:.3f}",
+                "-" if row.peer_ms is None else f"{row.peer_ms:.3f}",
+                "-" if row.ratio is None else f"{row.ratio:.2f}x",
+                row.goal,
+                {True: "yes", False: "NO", None: "-"}[row.met],
+            )
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    right = {2, 3, 4}
+    text = []
+    for number, line in enumerate(lines):
+        cells = [
+            cell.rjust(width) if i in right else cell.ljust(width) for i, (cell, width) in enumerate(zip(line, widths))
+        ]
+        text.append("  ".join(cells).rstrip())
+        if number == 0:
+            text.append("  ".join("-" * width for width in widths))
+    return "\n".join(text)
 
 
 def ratio_line(label: str, ours: float | None, peer: float | None, goal: float | None) -> str:

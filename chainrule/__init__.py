@@ -31,7 +31,24 @@ from chainrule.creation import (
     zeros_like,
 )
 from chainrule.gradcheck import gradcheck
-from chainrule.ops.activation import gelu, elu, leaky_relu, log_softmax, relu, silu, softmax, softplus
+from chainrule.ops.activation import (
+    celu,
+    elu,
+    gelu,
+    hardsigmoid,
+    hardswish,
+    hardtanh,
+    leaky_relu,
+    log_softmax,
+    logsigmoid,
+    mish,
+    relu,
+    relu6,
+    selu,
+    silu,
+    softmax,
+    softplus,
+)
 from chainrule.ops.elementwise import (
     abs,
     add,
@@ -80,6 +97,8 @@ from chainrule.ops.elementwise import (
 from chainrule.ops.indexing import gather, index_select, masked_fill, take_along_dim
 from chainrule.ops.linalg import dot, matmul
 from chainrule.ops.reduction import (
+    MaxResult,
+    MinResult,
     all,
     amax,
     amin,

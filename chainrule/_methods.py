@@ -54,7 +54,7 @@ _METHODS = {
         "clamp clip maximum minimum sign floor ceil round trunc eq ne lt le gt ge logical_not isnan isinf "
         "isfinite allclose"
     ),
-    activation: "relu leaky_relu elu gelu softplus silu softmax log_softmax",
+    activation: "relu leaky_relu elu selu celu gelu hardtanh softplus silu mish softmax log_softmax",
     reduction: "sum mean var std max min amax amin logsumexp prod argmax argmin norm any all",
     shape: (
         "reshape view flatten unflatten squeeze unsqueeze transpose permute expand expand_as broadcast_to "

@@ -403,6 +403,8 @@ class Tensor:
 def result(data: np.ndarray, parents: tuple[Tensor, ...], backward: Callable, op: str) -> Tensor:
     """The output Tensor of an op: records `(parents, backward, op)` when grad mode is on and some parent
     requires grad. `backward(grad_out)` returns one gradient (or None) per parent, in the parents' shapes."""
+    if data.__class__ is not np.ndarray:
+        data = np.asarray(data)  # NumPy returns scalars, not 0-d arrays, from ufuncs on 0-d inputs
     tensor = _new(Tensor)
     tensor.data = data
     tensor.grad = None

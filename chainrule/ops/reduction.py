@@ -1,8 +1,9 @@
 """Reductions over `dim` (an int, a tuple, or None for all; `axis` accepted), with `keepdim` (`keepdims` accepted).
 
-Each op reduces with NumPy keeping the reduced dimensions as size 1 (`out_keep`), which is what the backward
-needs to broadcast against the input; the result the user sees is a reshaped view of it. The backward turns
-d(loss)/d(out) back into the kept shape and spreads it over the reduced elements by the local derivative:
+Each op reduces with NumPy's ufunc.reduce (np.sum and friends add microseconds of Python), keeping the reduced
+dimensions as size 1 where the backward needs the result to broadcast against the input (`*_keep`); the user
+gets a squeezed view. The backward turns d(loss)/d(out) back into that kept shape and spreads it over the
+reduced elements by the local derivative:
 
     sum        dx = g                          mean      dx = g / N
     var        dx = g * 2 (x - mean) / (N - c) std       dx = var's dx with g / (2 std) (0 where std == 0)

@@ -69,11 +69,7 @@ class Adagrad(Optimizer):
             eps = float(group["eps"])
             weight_decay = float(group["weight_decay"])
             maximize = group["maximize"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                param = p.data
-                grad = p.grad.data  # the user's .grad: read, never written
+            for p, param, grad in self._with_grads(group):  # grad: the user's .grad, never written
                 state = self.state[p]
                 if len(state) == 0:  # a parameter added by add_param_group after construction
                     state = self._init_state(p, group)

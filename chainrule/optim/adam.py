@@ -71,11 +71,7 @@ class Adam(Optimizer):
             amsgrad = group["amsgrad"]
             maximize = group["maximize"]
             decoupled = group["decoupled_weight_decay"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                param = p.data
-                grad = p.grad.data  # the user's .grad: read, never written
+            for p, param, grad in self._with_grads(group):  # grad: the user's .grad, never written
                 state = self.state[p]
                 if len(state) == 0:
                     state["step"] = 0

@@ -13,14 +13,14 @@ from __future__ import annotations
 import copy
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from numbers import Real
 from typing import Any
 
 import numpy as np
 
 from chainrule import autograd
-from chainrule.errors import ArgumentError
+from chainrule.errors import ArgumentError, ShapeError, shape_str
 from chainrule.tensor import Tensor
 
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]] | Iterable[tuple[str, Tensor]]
@@ -71,6 +71,10 @@ class Optimizer:
             raise ArgumentError(
                 f"{name}: params must be an iterable of Tensors or of dicts (parameter groups), such as "
                 f"model.parameters(), got {type(params).__name__}"
+            )
+        if isinstance(params, dict):
+            raise ArgumentError(
+                f"{name}: params is a single dict; pass parameter groups as a list of dicts: [{{'params': ...}}]"
             )
         if isinstance(params, set):
             raise ArgumentError(
@@ -177,6 +181,19 @@ class Optimizer:
             return None
         with autograd.enable_grad():
             return closure()
+
+    def _with_grads(self, group: dict[str, Any]) -> Iterator[tuple[Tensor, np.ndarray, np.ndarray]]:
+        """(parameter, its array, its gradient's array) for each parameter of `group` that has a gradient."""
+        for p in group["params"]:
+            grad = p.grad
+            if grad is None:
+                continue
+            if grad.data.shape != p.data.shape:
+                raise ShapeError(
+                    f"{type(self).__name__}.step: a parameter of shape {shape_str(p.data.shape)} has a .grad of "
+                    f"shape {shape_str(grad.data.shape)}; a gradient must have its parameter's shape"
+                )
+            yield p, p.data, grad.data
 
     def _scratch(self, like: np.ndarray, slot: int = 0) -> np.ndarray:
         """A reusable work array of `like`'s shape and dtype (contents undefined).

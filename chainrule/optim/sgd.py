@@ -65,11 +65,7 @@ class SGD(Optimizer):
             weight_decay = float(group["weight_decay"])
             nesterov = group["nesterov"]
             maximize = group["maximize"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                param = p.data
-                grad = p.grad.data  # the user's .grad: read, never written
+            for p, param, grad in self._with_grads(group):  # grad: the user's .grad, never written
                 owned = False  # whether `grad` is now a scratch array that may be overwritten
                 if weight_decay != 0:
                     decayed = np.multiply(param, weight_decay, out=self._scratch(param, 0))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.errors import ArgumentError
+from chainrule.errors import ArgumentError, ShapeError
 from chainrule.optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 from tests.helpers import requires_torch, torch
 from tests.optim.problems import chainrule_params, gradients, initial, set_chainrule_grads
@@ -125,6 +125,7 @@ def test_a_tensor_that_does_not_require_grad_is_accepted_as_in_torch() -> None:
         ([np.zeros(2)], "SGD: can only optimize Tensors, but parameter 0 is a ndarray"),
         ([cr.zeros(2), cr.tensor([1, 2])], "SGD: can only optimize floating-point tensors, but parameter 1 has dtype"),
         ([{"lr": 0.1}], "SGD.add_param_group: the group has no 'params' key"),
+        ({"params": [cr.zeros(1)]}, "SGD: params is a single dict; pass parameter groups as a list of dicts"),
     ],
 )
 def test_bad_parameter_lists_are_rejected_with_a_clear_message(params: object, needle: str) -> None:
@@ -350,3 +351,11 @@ def test_repr_lists_each_groups_hyperparameters() -> None:
     text = repr(SGD([cr.zeros(1, requires_grad=True)], lr=0.1, momentum=0.9))
     assert text.startswith("SGD (\nParameter Group 0\n")
     assert "    lr: 0.1\n" in text and "    momentum: 0.9\n" in text
+
+
+@pytest.mark.parametrize(("cls", "config"), FULL_CONFIGS, ids=IDS)
+def test_a_gradient_of_the_wrong_shape_is_a_shape_error(cls: type, config: dict) -> None:
+    p = cr.zeros(2, 3, requires_grad=True)
+    p.grad = cr.zeros(3, 2)
+    with pytest.raises(ShapeError, match=rf"{cls.__name__}.step: a parameter of shape \(2, 3\) has a .grad of shape"):
+        cls([p], **config).step()
