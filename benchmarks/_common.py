@@ -54,6 +54,7 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 
 THREADS = 2
+SETTLE = 0.1
 _thread_limits: list[Any] = []  # the threadpoolctl limiter, kept alive for the life of the process
 
 
@@ -98,33 +99,46 @@ def blas_report() -> list[dict[str, Any]]:
 
 def print_environment() -> None:
     """Which BLAS kernel runs NumPy, the thread counts, and whether the OpenBLAS overrides were removed."""
+    limit_threads()
     restarted = os.environ.get(_RESTARTED_FLAG)
     if restarted:
         print(f"environment: re-executed without {restarted} (they pin OpenBLAS to a slower kernel)")
     else:
         print("environment: OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE not set")
-    numpy_blas = [info for info in blas_report() if "numpy" in (info["filepath"] or "")]
-    for info in numpy_blas or blas_report():
-        print(
-            f"  NumPy {np.__version__} BLAS: {info['internal_api']} {info['version']}, kernel "
-            f"{info['architecture']}, {info['num_threads']} threads ({info['prefix']})"
-        )
+    print_blas()
     torch = sys.modules.get("torch")
     if torch is not None:
-        print(f"  torch {torch.__version__}: {torch.get_num_threads()} threads")
+        mkl = " (MKL)" if torch.backends.mkl.is_available() else ""
+        print(f"  torch {torch.__version__}: {torch.get_num_threads()} threads{mkl}")
+
+
+def print_blas() -> None:
+    """One line per BLAS library loaded so far (NumPy's; SciPy's once scikit-learn has loaded it)."""
+    for info in blas_report():
+        path = info["filepath"] or ""
+        owner = "NumPy" if "numpy" in path else "SciPy" if "scipy" in path else os.path.basename(path)
+        print(
+            f"  {owner} BLAS: {info['internal_api']} {info['version']}, kernel {info['architecture']}, "
+            f"{info['num_threads']} threads"
+        )
 
 
 # -- timing ---------------------------------------------------------------------------------------------------
 
 
 def interleaved_step_times(
-    steps: dict[str, Callable[[], Any]], block: int, rounds: int, warmup: int
+    steps: dict[str, Callable[[], Any]], block: int, rounds: int, warmup: int, settle: float = SETTLE
 ) -> dict[str, list[float]]:
     """Seconds per step of each callable, timed in alternating blocks: the machine is shared and its load
     drifts, so each library's blocks are spread over the same stretch of time.
 
     Each callable first runs `warmup` times; then, for `rounds` rounds, each runs `block` times in a row and
     the block's mean is recorded. The order of the libraries rotates from round to round.
+
+    Before each block the process sleeps `settle` seconds and runs one untimed step. Without the pause, the
+    previous library's worker threads (OpenBLAS's spin for up to ~0.1 s after a call, OpenMP's after a
+    parallel region) still occupy a core while the next library runs on the same two: on a 2-CPU machine
+    that made PyTorch's W1 step look twice as slow as it is alone.
     """
     for step in steps.values():
         for _ in range(warmup):
@@ -136,6 +150,8 @@ def interleaved_step_times(
         shift = round_index % len(names)
         for name in names[shift:] + names[:shift]:
             step = steps[name]
+            time.sleep(settle)
+            step()
             start = clock()
             for _ in range(block):
                 step()

@@ -3,7 +3,7 @@
   overhead   Python overhead per recorded op (benchmarks/overhead.py): 1,000 tiny ops, forward and backward
   W1         one training step, 784-256-256-10 ReLU MLP, batch 128: vs PyTorch eager and vs hand-written NumPy
   W2         one training step, 2-16-16-1 tanh MLP, batch 8: vs PyTorch eager (and NumPy)
-  W5         two epochs of W1's net on 20,000 samples: vs scikit-learn's MLPClassifier (and PyTorch)
+  W5         two epochs of W1's net on 20,000 samples: vs scikit-learn's MLPClassifier (and NumPy, PyTorch)
 
 Every library runs on 2 threads. When OPENBLAS_CORETYPE or OPENBLAS_L2_SIZE is set, the process first
 re-executes itself without them (see _common), and the BLAS kernel that ran is printed. Figures are ratios
@@ -78,16 +78,14 @@ def main() -> list[_common.Row]:
 
     figures = run("W5", w5_sklearn.main)
     if figures is not None:
-        goal = w5_sklearn.GOAL_VS_SKLEARN
-        rows.append(
-            _common.ratio_row(
-                "W5: 2 epochs, 20k samples", "sklearn", figures["chainrule_ms"], figures["sklearn_ms"], goal
-            )
-        )
+        ours, name = figures["chainrule_ms"], "W5: 2 epochs, 20k samples"
+        rows.append(_common.ratio_row(name, "sklearn", ours, figures["sklearn_ms"], w5_sklearn.GOAL_VS_SKLEARN))
+        rows.append(_common.ratio_row(name, "numpy", ours, figures["numpy_s"] * 1e3, None))
 
     print()
     print("summary (ours = chainrule; ratio = ours / peer, lower is better):")
     print(_common.format_table(rows))
+    _common.print_blas()
     steal = _common.steal_since(counters)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     busy = f"; CPU time stolen by the host: {steal:.0%}" if steal is not None else ""

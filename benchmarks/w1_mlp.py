@@ -80,9 +80,29 @@ class NumpyMLP:
         self.row_sum = np.empty((batch, 1), dtype=np.float32)
         self.ones = np.ones(batch, dtype=np.float32)
         self.rows = np.arange(batch)
+        self.batch = batch
+        self._partial: dict[int, NumpyMLP] = {}
+
+    def _for_rows(self, n: int) -> NumpyMLP:
+        """A net sharing this one's weights, gradients and velocities, with batch buffers for n rows (n <
+        batch: an epoch's last, short batch)."""
+        net = self._partial.get(n)
+        if net is None:
+            net = object.__new__(NumpyMLP)
+            net.__dict__.update(self.__dict__)
+            for name in ("h", "dh", "mask"):
+                setattr(net, name, [buffer[:n] for buffer in getattr(self, name)])
+            for name in ("row_max", "row_sum", "ones", "rows"):
+                setattr(net, name, getattr(self, name)[:n])
+            net.batch = n
+            self._partial[n] = net
+        return net
 
     def step(self, x: np.ndarray, y: np.ndarray) -> float:
-        """One training step on (x, y); returns the batch's mean cross-entropy before the update."""
+        """One training step on (x, y) of at most `batch` rows; returns the batch's mean cross-entropy before
+        the update."""
+        if len(x) != self.batch:
+            return self._for_rows(len(x)).step(x, y)
         n_layers = len(self.w)
         a = x
         for i in range(n_layers):

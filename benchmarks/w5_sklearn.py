@@ -1,4 +1,4 @@
-"""W5: two epochs of training W1's net, chainrule against scikit-learn's MLPClassifier (and PyTorch, for scale).
+"""W5: two epochs of training W1's net, chainrule against scikit-learn's MLPClassifier (PyTorch and NumPy for scale).
 
 Data: 20,000 x 784 standard-normal float32 inputs, labelled by a fixed random linear teacher (the argmax of
 x @ T over 10 classes), so the labels are learnable; int64 labels. The net is W1's 784-256-256-10 ReLU MLP
@@ -12,6 +12,9 @@ values as chainrule's (its `coefs_` are our W.T): a first tiny fit with warm_sta
 each timed `fit` starts from the copied weights with a fresh optimizer. The chainrule loop shuffles with the
 very permutations scikit-learn draws (a RandomState of the same seed, shuffled the way sklearn.utils.shuffle
 does), so both libraries see the same batches in the same order and their epoch losses agree closely.
+
+PyTorch and W1's hand-written NumPy net (the NumPy limit) run the same loop, for scale: a NumPy-based library
+cannot beat the NumPy limit by much, so the limit's ratio to scikit-learn bounds the ratio chainrule can reach.
 
 Timing: wall time of the 2 epochs (batch gathering, loss bookkeeping and all), ROUNDS runs of each library
 alternately; the best run counts. Goal: chainrule <= 0.5x scikit-learn.
@@ -30,11 +33,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from w1_mlp import BATCH, LR, MOMENTUM, SIZES, build_chainrule, build_torch, training_step
+from w1_mlp import BATCH, LR, MOMENTUM, SIZES, NumpyMLP, build_chainrule, build_torch, training_step
 
 N_SAMPLES = 20_000
 EPOCHS = 2
-ROUNDS = 3
+ROUNDS = 4
 GOAL_VS_SKLEARN = 0.5
 SEED = 0
 
@@ -62,18 +65,18 @@ def epoch_orders(n_samples: int, epochs: int, seed: int) -> list[np.ndarray]:
 
 
 def fit_loop(
-    step: Callable[[Any, Any], Any], wrap: Callable[[np.ndarray], Any], x: np.ndarray, y: np.ndarray
+    step: Callable[[Any, Any], float], wrap: Callable[[np.ndarray], Any], x: np.ndarray, y: np.ndarray
 ) -> list[float]:
-    """Train over `x, y` for EPOCHS epochs in sklearn's batch order; returns each epoch's mean loss (the
-    batches' losses before their updates, weighted by batch size, as MLPClassifier's loss_curve_)."""
+    """Train over `x, y` for EPOCHS epochs in sklearn's batch order; `step(x_batch, y_batch)` trains on one
+    batch and returns its loss as a float. Returns each epoch's mean loss (the batches' losses before their
+    updates, weighted by batch size, as MLPClassifier's loss_curve_)."""
     n_samples = len(x)
     losses = []
     for order in epoch_orders(n_samples, EPOCHS, SEED):
         total = 0.0
         for start in range(0, n_samples, BATCH):
             index = order[start : start + BATCH]
-            loss = step(wrap(x[index]), wrap(y[index]))
-            total += loss.item() * len(index)
+            total += step(wrap(x[index]), wrap(y[index])) * len(index)
         losses.append(total / n_samples)
     return losses
 
@@ -130,7 +133,7 @@ def main() -> dict[str, Any]:
         import chainrule as cr
 
         model, loss_fn, optimizer = build_chainrule(weights)
-        return fit_loop(lambda xb, yb: training_step(model, loss_fn, optimizer, xb, yb), cr.from_numpy, x, y)
+        return fit_loop(lambda xb, yb: training_step(model, loss_fn, optimizer, xb, yb).item(), cr.from_numpy, x, y)
 
     def probe() -> None:
         import chainrule as cr
@@ -156,9 +159,17 @@ def main() -> dict[str, Any]:
 
         def torch_fit() -> list[float]:
             model, loss_fn, optimizer = build_torch(torch, weights)
-            return fit_loop(lambda xb, yb: training_step(model, loss_fn, optimizer, xb, yb), torch.from_numpy, x, y)
+            return fit_loop(
+                lambda xb, yb: training_step(model, loss_fn, optimizer, xb, yb).item(), torch.from_numpy, x, y
+            )
 
         runs["torch"] = torch_fit
+
+    def numpy_fit() -> list[float]:
+        net = NumpyMLP(weights, BATCH, LR, MOMENTUM, transposed=True)
+        return fit_loop(net.step, lambda array: array, x, y)
+
+    runs["numpy"] = numpy_fit
 
     seconds: dict[str, list[float]] = {name: [] for name in runs}
     curves: dict[str, list[float]] = {}
@@ -166,6 +177,7 @@ def main() -> dict[str, Any]:
     for round_index in range(ROUNDS):
         shift = round_index % len(names)
         for name in names[shift:] + names[:shift]:
+            time.sleep(_common.SETTLE)  # let the previous library's spinning threads go idle
             start = time.perf_counter()
             curves[name] = runs[name]()
             seconds[name].append(time.perf_counter() - start)
@@ -177,6 +189,8 @@ def main() -> dict[str, Any]:
     ours, peer = best.get("chainrule"), best.get("sklearn")
     print(_common.ratio_line("chainrule / sklearn", ours, peer, GOAL_VS_SKLEARN))
     print(_common.ratio_line("chainrule / torch", ours, best.get("torch"), None))
+    print(_common.ratio_line("chainrule / numpy limit", ours, best["numpy"], None))
+    print(_common.ratio_line("numpy limit / sklearn", best["numpy"], peer, None))
     agreement = None
     if "chainrule" in curves and "sklearn" in curves:
         agreement = max(abs(a - b) for a, b in zip(curves["chainrule"], curves["sklearn"]))
@@ -185,6 +199,7 @@ def main() -> dict[str, Any]:
         "chainrule_s": ours,
         "sklearn_s": peer,
         "torch_s": best.get("torch"),
+        "numpy_s": best["numpy"],
         "chainrule_ms": None if ours is None else ours * 1e3,
         "sklearn_ms": None if peer is None else peer * 1e3,
         "ratio_vs_sklearn": None if ours is None or peer is None else ours / peer,

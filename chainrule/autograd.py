@@ -146,7 +146,7 @@ def backward(root: Any, gradient: Any = None, retain_graph: bool = False) -> Non
                 f"backward: a gradient can be implied only for a tensor of one element; this one has shape "
                 f"{shape_str(data.shape)}: pass gradient= with that shape (or reduce it to a scalar first)"
             )
-        grad = np.ones(data.shape, dtype=data.dtype)
+        grad = np.array(1, dtype=data.dtype).reshape(data.shape)  # np.ones costs 4x more on a scalar
     else:
         raw = gradient if isinstance(gradient, np.ndarray) else getattr(gradient, "data", gradient)
         grad = np.asarray(raw, dtype=data.dtype)
@@ -172,11 +172,13 @@ def backward(root: Any, gradient: Any = None, retain_graph: bool = False) -> Non
                     stack.append(parent)
 
     # Pass 2: Kahn's order from the root; a tensor is processed once all its consumers have handed it theirs.
-    grads: dict[int, np.ndarray] = {id(root): grad}
-    ready = [root]
+    # Most tensors have one consumer: their gradient goes straight onto the ready stack. Only tensors with
+    # several consumers park partial sums in `partial` until the last one has contributed.
+    partial: dict[int, np.ndarray] = {}
+    ready = [(root, grad)]
+    del grad
     while ready:
-        tensor = ready.pop()
-        grad = grads.pop(id(tensor))
+        tensor, grad = ready.pop()
         hooks = tensor._hooks
         if hooks is not None:
             for hook in hooks:
@@ -199,15 +201,18 @@ def backward(root: Any, gradient: Any = None, retain_graph: bool = False) -> Non
             if not parent.requires_grad:
                 continue
             key = id(parent)
-            if parent_grad is not None:
-                if key in grads:
-                    grads[key] = grads[key] + parent_grad
-                else:
-                    grads[key] = parent_grad
             remaining = consumers[key] - 1
             consumers[key] = remaining
-            if remaining == 0:
-                if key not in grads:  # every consumer passed None: the gradient is zero
-                    grads[key] = np.zeros(parent.data.shape, dtype=parent.data.dtype)
-                ready.append(parent)
+            if remaining:
+                if parent_grad is not None:
+                    earlier = partial.get(key)
+                    partial[key] = parent_grad if earlier is None else earlier + parent_grad
+                continue
+            if partial:
+                earlier = partial.pop(key, None)
+                if earlier is not None:
+                    parent_grad = earlier if parent_grad is None else earlier + parent_grad
+            if parent_grad is None:  # every consumer passed None: the gradient is zero
+                parent_grad = np.zeros(parent.data.shape, dtype=parent.data.dtype)
+            ready.append((parent, parent_grad))
         del parent_grads, parent_grad

@@ -157,8 +157,8 @@ class Tensor:
             raise TypeError("iteration over a 0-d tensor")
         return (self[i] for i in range(self.data.shape[0]))
 
-    def __hash__(self) -> int:
-        return id(self)
+    # Identity hashing in C (not a Python-level __hash__): tensors are dict keys in optimizer state and hooks.
+    __hash__ = object.__hash__
 
     # -- conversions ------------------------------------------------------------------------------------
     def item(self) -> float | int | bool:

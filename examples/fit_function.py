@@ -21,7 +21,7 @@ def init_layer(fan_in: int, fan_out: int) -> tuple[cr.Tensor, cr.Tensor]:
     return weight.requires_grad_(), cr.zeros(fan_out, requires_grad=True)
 
 
-def main(epochs: int = 300, batch_size: int = 32, lr: float = 0.1, target_loss: float = 1e-3) -> float:
+def main(epochs: int = 1000, batch_size: int = 32, lr: float = 0.2, target_loss: float = 1e-3) -> float:
     cr.manual_seed(0)
     x = cr.linspace(-1, 1, 256).reshape(-1, 1)
     y = cr.sin(3 * x)
@@ -47,7 +47,7 @@ def main(epochs: int = 300, batch_size: int = 32, lr: float = 0.1, target_loss: 
                     p.grad = None
         with cr.no_grad():
             full_loss = ((model(x) - y) ** 2).mean().item()
-        if epoch % 25 == 0 or full_loss < target_loss:
+        if epoch % 100 == 0 or full_loss < target_loss:
             print(f"epoch {epoch:4d}  mse {full_loss:.5f}")
         if full_loss < target_loss:
             print(f"converged: mse {full_loss:.5f} < {target_loss} after {epoch} epochs")
