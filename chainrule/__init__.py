@@ -150,5 +150,5 @@ subtract = sub
 multiply = mul
 divide = true_divide = div
 
-from chainrule import io, nn, optim  # noqa: E402  (the packages import the names above)
+from chainrule import data, io, nn, optim, train  # noqa: E402  (the packages import the names above)
 from chainrule.io import load, save  # noqa: E402

@@ -36,6 +36,14 @@ class GradcheckError(ChainruleError, AssertionError):
     """`chainrule.gradcheck` found an analytic gradient that disagrees with finite differences."""
 
 
+class MissingDependencyError(ChainruleError, ImportError):
+    """An optional extra of chainrule is needed and not installed; the message says what to pip install."""
+
+
+class NonFiniteError(ChainruleError, ValueError, RuntimeError):
+    """NaN or Inf where finite numbers are required: a loss, a gradient, a parameter; the message says where."""
+
+
 def shape_str(shape: tuple[int, ...]) -> str:
     """`(3, 4)` rather than numpy's `(3, 4)`-or-`(3,)` quirks: always a parenthesised, comma-separated tuple."""
     return "(" + ", ".join(str(int(s)) for s in shape) + ")"

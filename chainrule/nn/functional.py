@@ -20,7 +20,9 @@ from chainrule.ops.activation import (
     softmax,
     softplus,
 )
+from chainrule.ops.dropout import dropout, dropout1d, dropout2d, dropout3d
 from chainrule.ops.elementwise import sigmoid, tanh
+from chainrule.ops.embedding import embedding
 from chainrule.ops.linalg import linear
 from chainrule.ops.loss import (
     binary_cross_entropy,
@@ -32,21 +34,30 @@ from chainrule.ops.loss import (
     nll_loss,
     smooth_l1_loss,
 )
+from chainrule.ops.norm import batch_norm, group_norm, layer_norm
 from chainrule.ops.shape import pad
 from chainrule.tensor import Tensor
 
 __all__ = [
+    "batch_norm",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "celu",
     "cross_entropy",
+    "dropout",
+    "dropout1d",
+    "dropout2d",
+    "dropout3d",
     "elu",
+    "embedding",
     "gelu",
+    "group_norm",
     "hardsigmoid",
     "hardswish",
     "hardtanh",
     "huber_loss",
     "l1_loss",
+    "layer_norm",
     "leaky_relu",
     "linear",
     "log_softmax",

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.errors import ArgumentError, BackwardError
+from chainrule.errors import ArgumentError, NonFiniteError
 from chainrule.nn.utils import clip_grad_norm_, clip_grad_value_, clip_grads_with_norm_, get_total_norm
 from tests.helpers import requires_torch, torch
 
@@ -108,7 +108,7 @@ def test_error_if_nonfinite_names_the_parameters_with_non_finite_gradients() -> 
     arrays = grads(1.0)
     arrays[2][0, 0, 1] = np.nan
     params = ours_with([arrays[0], None, arrays[1], arrays[2]])
-    with pytest.raises(BackwardError, match=r"total norm of order 2.0 of the gradients is nan.*parameter 3 \(shape"):
+    with pytest.raises(NonFiniteError, match=r"total norm of order 2.0 of the gradients is nan.*parameter 3 \(shape"):
         clip_grad_norm_(params, max_norm=1.0, error_if_nonfinite=True)
     assert not np.isnan(params[0].grad.data).any()  # nothing was scaled
 

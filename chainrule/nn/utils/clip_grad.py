@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.errors import ArgumentError, BackwardError
+from chainrule.errors import ArgumentError, NonFiniteError
 from chainrule.tensor import Tensor
 
 __all__ = ["clip_grad_norm", "clip_grad_norm_", "clip_grad_value_", "clip_grads_with_norm_", "get_total_norm"]
@@ -59,7 +59,7 @@ def _norm(array: np.ndarray, norm_type: float) -> Any:
 def get_total_norm(tensors: TensorOrTensors, norm_type: float = 2.0, error_if_nonfinite: bool = False) -> Tensor:
     """The norm of the norms of `tensors` (for p = 2: of all their elements together), a 0-d Tensor.
 
-    norm_type: p of the p-norm, or inf for the largest absolute value. error_if_nonfinite: raise BackwardError
+    norm_type: p of the p-norm, or inf for the largest absolute value. error_if_nonfinite: raise NonFiniteError
     when the norm is NaN or infinite.
     """
     tensors = _tensors(tensors, "get_total_norm", "tensors")
@@ -80,7 +80,7 @@ def _total_norm(
     if error_if_nonfinite and not np.isfinite(total):
         bad = [f"{labels[i]} (shape {tuple(arrays[i].shape)})" for i in range(len(arrays)) if not np.isfinite(norms[i])]
         where = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
-        raise BackwardError(
+        raise NonFiniteError(
             f"{op}: the total norm of order {norm_type} of the gradients is {float(total)}, so they cannot be "
             f"clipped; non-finite: {where or 'none alone (the sum of their norms overflowed)'}. "
             "Pass error_if_nonfinite=False to scale by the non-finite norm anyway"
@@ -115,7 +115,7 @@ def clip_grad_norm_(
     """Rescale the gradients of `parameters` in place so that their total norm is at most `max_norm`.
 
     parameters: a Tensor or an iterable of Tensors (model.parameters()); those without .grad are skipped.
-    norm_type: p of the p-norm (inf: the largest absolute value). error_if_nonfinite: raise BackwardError
+    norm_type: p of the p-norm (inf: the largest absolute value). error_if_nonfinite: raise NonFiniteError
     when the total norm is NaN or infinite instead of scaling by it. Returns the total norm before clipping,
     a 0-d Tensor (a float32 one for float32 gradients).
     """
