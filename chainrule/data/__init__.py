@@ -22,6 +22,7 @@ from chainrule.data.datasets import (
     wine,
 )
 from chainrule.data.files import load_csv, load_idx, load_mnist, load_npz
+from chainrule.data.mnist1d import mnist1d, mnist1d_templates
 from chainrule.data.sampler import (
     BatchSampler,
     RandomSampler,
@@ -60,6 +61,8 @@ __all__ = [
     "load_idx",
     "load_mnist",
     "load_npz",
+    "mnist1d",
+    "mnist1d_templates",
     "random_split",
     "regression",
     "spirals",

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.data._common import LabeledData, MissingDependencyError, SeedLike, check_choice, rng_of
+from chainrule.data.mnist1d import mnist1d
 from chainrule.data.split import split_indices
 from chainrule.errors import ArgumentError
 
@@ -281,6 +282,18 @@ _REGISTRY: dict[str, tuple[Callable[..., LabeledData], Callable[..., DatasetInfo
         _fixed("breast_cancer", "classification", 30, 2, 569, "breast tumours, malignant or benign"),
     ),
     "diabetes": (diabetes, _fixed("diabetes", "regression", 10, None, 442, "diabetes progression after a year")),
+    "mnist1d": (
+        mnist1d,
+        lambda num_samples=5000, final_seq_length=40, **kw: DatasetInfo(
+            "mnist1d",
+            "classification",
+            final_seq_length,
+            10,
+            10 * (num_samples // 10),
+            "synthetic",
+            "MNIST-1D: 1-D signals of ten digits (Greydanus 2020)",
+        ),
+    ),
     "moons": (
         two_moons,
         lambda n=1000, **kw: DatasetInfo(
