@@ -36,6 +36,15 @@ from chainrule.nn.module import IncompatibleKeys, Module, RemovableHandle
 from chainrule.nn.normalization import BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm, LayerNorm
 from chainrule.nn.parameter import Parameter
 from chainrule.nn.sparse import Embedding
+from chainrule.nn.transformer import (
+    MultiheadAttention,
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+    generate_square_subsequent_mask,
+)
 
 __all__ = [
     "ELU",
@@ -66,6 +75,7 @@ __all__ = [
     "Module",
     "ModuleDict",
     "ModuleList",
+    "MultiheadAttention",
     "NLLLoss",
     "Parameter",
     "ReLU",
@@ -78,8 +88,14 @@ __all__ = [
     "Softmax",
     "Softplus",
     "Tanh",
+    "Transformer",
+    "TransformerDecoder",
+    "TransformerDecoderLayer",
+    "TransformerEncoder",
+    "TransformerEncoderLayer",
     "Unflatten",
     "functional",
+    "generate_square_subsequent_mask",
     "init",
     "utils",
 ]

@@ -20,6 +20,7 @@ from chainrule.ops.activation import (
     softmax,
     softplus,
 )
+from chainrule.ops.attention import scaled_dot_product_attention
 from chainrule.ops.dropout import dropout, dropout1d, dropout2d, dropout3d
 from chainrule.ops.elementwise import sigmoid, tanh
 from chainrule.ops.embedding import embedding
@@ -68,6 +69,7 @@ __all__ = [
     "pad",
     "relu",
     "relu6",
+    "scaled_dot_product_attention",
     "selu",
     "sigmoid",
     "silu",
