@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml tools/install_torch_if_local.sh
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python examples/fit_function.py
+	$(BIN)/chainrule train --output runs/demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check chainrule tests benchmarks examples

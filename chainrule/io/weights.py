@@ -131,6 +131,8 @@ def write_safetensors(
         safetensors.numpy.save_file(arrays, temporary, metadata=metadata)
         descriptor = os.open(temporary, os.O_RDWR)
         try:
+            # safetensors creates the file private (0600); give it the permissions any new file would get.
+            os.fchmod(descriptor, 0o666 & ~_umask())
             os.fsync(descriptor)
         finally:
             os.close(descriptor)
@@ -142,6 +144,13 @@ def write_safetensors(
             pass
         raise
     _fsync_folder(folder)
+
+
+def _umask() -> int:
+    """The process's umask (reading it means setting it, so it is set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_folder(folder: str) -> None:

@@ -258,3 +258,15 @@ def test_bfloat16_tensor_from_pytorch_raises_a_dtype_error_naming_it(tmp_path):
     save_file({"half_weights": torch.ones(2, dtype=torch.bfloat16)}, str(path))
     with pytest.raises(DTypeError, match="half_weights"):
         load(path)
+
+
+def test_saved_file_gets_the_permissions_of_any_new_file(tmp_path):
+    import os
+
+    path = tmp_path / "w.safetensors"
+    previous = os.umask(0o022)
+    try:
+        cr.save({"w": cr.ones(2)}, path)
+    finally:
+        os.umask(previous)
+    assert (path.stat().st_mode & 0o777) == 0o644
