@@ -4,6 +4,8 @@
 anything a callback adds to the epoch's logs) to a list with one value per epoch; `history.epoch` lists the
 epochs' indices (0-based, as Keras). `stop_reason` says why the run ended, `stopped_epoch` the index of the
 epoch during which it ended, and `best_epoch` the best epoch found by early stopping (when it was used).
+`diagnosis` holds the training doctor's findings (`chainrule.diagnostics.Finding.to_dict()` records: kind,
+severity, layer, message, suggestion ...), kept in checkpoints; `doctor` is the Doctor itself (not saved).
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ class History:
         self.stopped_epoch: int | None = None
         self.best_epoch: int | None = None
         self.params: dict[str, Any] = {}
+        self.diagnosis: list[dict[str, Any]] = []
+        self.doctor: Any = None
 
     def record(self, epoch: int, logs: dict[str, Any]) -> None:
         """Append one epoch's logs. A key first seen now is padded with NaN for the earlier epochs, and a key
@@ -87,6 +91,7 @@ class History:
             "stopped_epoch": self.stopped_epoch,
             "best_epoch": self.best_epoch,
             "params": dict(self.params),
+            "diagnosis": [dict(item) for item in self.diagnosis],
         }
 
     @classmethod
@@ -104,6 +109,7 @@ class History:
         history.stopped_epoch = data.get("stopped_epoch")
         history.best_epoch = data.get("best_epoch")
         history.params = dict(data.get("params") or {})
+        history.diagnosis = [dict(item) for item in data.get("diagnosis") or []]
         return history
 
     def to_csv(self, path: str | os.PathLike[str], separator: str = ",") -> None:
@@ -121,6 +127,9 @@ class History:
             parts.append(f"stop_reason={self.stop_reason!r}")
         if self.best_epoch is not None:
             parts.append(f"best_epoch={self.best_epoch}")
+        problems = sum(1 for item in self.diagnosis if item.get("severity") == "warning")
+        if problems:
+            parts.append(f"doctor: {problems} problem{'s' if problems > 1 else ''}")
         shown = [key for key in self.history if key != "epoch_time"]
         if self.epoch and shown:
             last = ", ".join(f"{key}={_short(self.history[key][-1])}" for key in shown)

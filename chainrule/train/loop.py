@@ -19,14 +19,23 @@ Stop criteria, as `History.stop_reason`:
   the run stops when `count > n_iter_no_change` -- strictly greater, so the run goes on for n_iter_no_change
   epochs without improvement and stops on the next one without it.
 - 'early_stopping': an `EarlyStopping` (given as `early_stopping=` or among the callbacks) asked to stop.
-- 'nan': a batch's loss was NaN or infinite. That batch's step is not taken, so the weights are those from
-  before it (and if they themselves hold a non-finite value, because the previous step's gradient overflowed
-  while its loss did not, the weights from the start of the epoch are restored). That epoch is not recorded.
+- 'nan': a batch's loss was NaN or infinite, or (with the doctor on, the default) its gradient was. That batch's
+  step is not taken, so the weights are those from before it (and if they themselves hold a non-finite value,
+  because the previous step's update overflowed while its loss and gradient did not, the weights from the
+  start of the epoch are restored). That epoch is not recorded. The doctor names the op and the layer where the
+  NaN or Inf first appeared.
 - 'interrupted': Ctrl-C (KeyboardInterrupt) during an epoch or a callback: the run ends cleanly, the History
   keeps the epochs that completed, the weights are kept as they are (`on_train_end` still runs, so
   EarlyStopping's restore_best_weights applies).
 - any other string: a callback's `request_stop(reason)`.
 When several criteria hold at the same epoch: 'target_loss', then 'plateau', then a callback's reason.
+
+The training doctor (`chainrule.diagnostics.Doctor`, on by default, `doctor=False` turns it off) watches the run
+for vanishing or exploding gradients, dead ReLU units, plateaus, slow convergence, divergence, overfitting and
+NaN/Inf; its findings are in `History.diagnosis` (JSON data) and, when there are any, printed at the end of the
+run (verbose > 0). Its cost is a dot product per parameter per step and a few measurements every
+`sample_every` steps (benchmarks/doctor_overhead.py). It never changes the training unless asked to treat
+(`Doctor(treat='reduce_lr' | 'restart')`).
 """
 
 from __future__ import annotations
@@ -42,6 +51,7 @@ import numpy as np
 
 from chainrule import random as _random
 from chainrule.autograd import no_grad
+from chainrule.diagnostics.doctor import Doctor
 from chainrule.errors import ArgumentError, ShapeError, shape_str
 from chainrule.nn.module import Module
 from chainrule.optim import lr_scheduler as _lr_scheduler
@@ -84,7 +94,9 @@ class Run:
         self.has_validation = has_validation
         self.params: dict[str, Any] = {}
         self.stop_reason: str | None = None
-        self.bad_loss: tuple[int, float] | None = None  # (batch index, value) of a non-finite loss
+        self.bad_loss: tuple[int, float] | None = None  # (batch index, loss) of a non-finite loss or gradient
+        self.bad_gradient = False  # whether bad_loss is about the gradient (the loss itself was finite)
+        self.doctor: Doctor | None = None
 
     def request_stop(self, reason: str = "callback") -> None:
         """Stop after the current batch; the first reason asked for is kept."""
@@ -261,8 +273,9 @@ def _train_epoch(
     run: Run, loader: Iterable[Any], callbacks: CallbackList, progress: Progress, batch_scheduler: Any
 ) -> float | None:
     """One pass over the training data; the sample-weighted mean of the batch losses, or None when a batch's
-    loss was not finite (its step is not taken; `run.bad_loss` holds (batch index, value))."""
-    model, loss_fn, optimizer, metrics = run.model, run.loss_fn, run.optimizer, run.metrics
+    loss (or, with the doctor, its gradient) was not finite (its step is not taken; `run.bad_loss` holds (batch
+    index, loss))."""
+    model, loss_fn, optimizer, metrics, doctor = run.model, run.loss_fn, run.optimizer, run.metrics, run.doctor
     for metric in metrics:
         metric.reset()
     zero_grad, step = optimizer.zero_grad, optimizer.step
@@ -284,6 +297,8 @@ def _train_epoch(
             if not model.training:
                 model.train()
         zero_grad()
+        if doctor is not None:
+            doctor.batch_begin()
         output = model(*inputs)
         loss = loss_fn(output, target)
         if type(loss) is not Tensor or loss.data.size != 1:
@@ -291,9 +306,17 @@ def _train_epoch(
         value = loss.item()
         if not isfinite(value):
             run.bad_loss = (index, value)
+            if doctor is not None:
+                doctor.nonfinite_loss(value, inputs, target, loss)
             return None
         loss.backward()
+        if doctor is not None and not doctor.after_backward(value, inputs, output, target):
+            run.bad_loss = (index, value)
+            run.bad_gradient = True
+            return None
         step()
+        if doctor is not None:
+            doctor.after_step()
         if batch_scheduler is not None:
             batch_scheduler.step()
         total += value * n
@@ -378,6 +401,7 @@ def fit(
     verbose: int = 1,
     resume_from: str | os.PathLike[str] | None = None,
     checkpoint_path: str | os.PathLike[str] | None = None,
+    doctor: bool | Doctor = True,
 ) -> History:
     """Train `model` on `train_data` for up to `epochs` epochs; return the History.
 
@@ -403,6 +427,10 @@ def fit(
     formatted 1-based): model, optimizer, scheduler, epochs done, History, the shuffling generator's and the
     default generator's states, and the callbacks' states. resume_from: such a checkpoint; the run continues
     from the epoch after it up to `epochs`, giving the weights an uninterrupted run would have, bit for bit.
+    doctor: True (the default) runs a `chainrule.diagnostics.Doctor()` on the run, False none, or a Doctor with
+    its settings. It only observes (unless made to treat): the weights are those of a run without it. Its
+    findings are in `History.diagnosis` and `History.doctor` is the Doctor (its trace has the per-layer gradient
+    norms over time).
     """
     if not isinstance(model, Module):
         raise ArgumentError(f"fit: model must be a chainrule.nn.Module, got {type(model).__name__}")
@@ -443,6 +471,14 @@ def fit(
         )
     if scheduler is not None and scheduler.optimizer is not optimizer:
         raise ArgumentError("fit: scheduler was made for another optimizer than the one given")
+    if doctor is True:
+        doctor = Doctor()
+    elif doctor is False or doctor is None:
+        doctor = None
+    elif not isinstance(doctor, Doctor):
+        raise ArgumentError(
+            f"fit: doctor must be True, False or a chainrule.diagnostics.Doctor, got {type(doctor).__name__}"
+        )
 
     # data
     dtype = _model_dtype(model)
@@ -471,14 +507,16 @@ def fit(
     history = History()
     start_epoch = 0
     callback_states = None
+    doctor_state = None
     if resume_from is not None:
-        history, start_epoch, callback_states = _resume(
+        history, start_epoch, callback_states, doctor_state = _resume(
             resume_from, model, optimizer, scheduler, shuffle_generator, len(callback_list.callbacks)
         )
     steps = len(train_loader) if hasattr(train_loader, "__len__") else None
     history.params = {"epochs": epochs, "steps": steps, "batch_size": batch_size, "verbose": verbose}
     run = Run(model, loss_fn, optimizer, scheduler, history, train_metrics, epochs, val_loader is not None)
     run.params = history.params
+    run.doctor = doctor
     if plateau is not None:
         for loss in history.history.get("loss", []):  # replay the resumed epochs: the same count, exactly
             plateau.update(loss)
@@ -488,6 +526,10 @@ def fit(
     callback_list.set_run(run)
     logs: dict[str, Any] = {}
     try:
+        if doctor is not None:
+            doctor.begin(model, optimizer, loss_fn, history=history.history)
+            if doctor_state is not None:
+                doctor.load_state_dict(doctor_state)
         callback_list.on_train_begin({})
         if callback_states is not None:
             _load_callback_states(callback_list, callback_states)
@@ -509,10 +551,14 @@ def fit(
                     model.load_state_dict(snapshot)
                 run.stop_reason = "nan"
                 history.stopped_epoch = epoch
-                progress.message(
-                    f"Epoch {epoch + 1}: the loss of batch {index} is {value}; stopped with the weights from before "
-                    "that batch"
+                what = (
+                    f"the gradient of batch {index} is not finite"
+                    if run.bad_gradient
+                    else f"the loss of batch {index} is {value}"
                 )
+                found = doctor.stopped if doctor is not None else None
+                where = f" (first in {found.data['where']})" if found is not None and found.data.get("where") else ""
+                progress.message(f"Epoch {epoch + 1}: {what}{where}; stopped with the weights from before that batch")
                 break
             del snapshot
             logs = {"loss": train_loss}
@@ -527,6 +573,8 @@ def fit(
                 step_scheduler(epoch_scheduler, logs)
             logs["epoch_time"] = time.perf_counter() - started
             history.record(epoch, logs)
+            if doctor is not None:
+                doctor.epoch_end(epoch, logs)
             callback_list.on_epoch_end(epoch, logs)
             history.update_last(logs)  # keys and values the callbacks added
             progress.epoch_end(epoch, logs)
@@ -548,10 +596,17 @@ def fit(
         progress.message(f"Epoch {run.epoch + 1}: interrupted; the History keeps the {len(history)} completed epochs")
     finally:
         progress.close()
+        if doctor is not None:
+            doctor.detach()
     if run.stop_reason is None:
         run.stop_reason = "max_epochs"
         history.stopped_epoch = history.epoch[-1] if history.epoch else None
     history.stop_reason = run.stop_reason
+    if doctor is not None:  # before the callbacks' end, so EarlyStopping's restore_best_weights has the last word
+        history.diagnosis = [finding.to_dict() for finding in doctor.end(dict(logs))]
+        history.doctor = doctor
+        if doctor.findings:
+            progress.message(doctor.report())
     try:
         callback_list.on_train_end(dict(logs))
     finally:
@@ -579,11 +634,13 @@ def _save_run(
         "default": _random.get_rng_state(),
         "shuffle": None if shuffle_generator is None else shuffle_generator.get_state(),
     }
-    extra = {
+    extra: dict[str, Any] = {
         "callbacks": [
             {"type": type(callback).__name__, "state": callback.state_dict()} for callback in callbacks.callbacks
         ]
     }
+    if run.doctor is not None:
+        extra["doctor"] = run.doctor.state_dict()
     io.save_checkpoint(
         target,
         model=run.model,
@@ -603,8 +660,9 @@ def _resume(
     scheduler: Any,
     shuffle_generator: Any,
     n_callbacks: int,
-) -> tuple[History, int, list[Any] | None]:
-    """Restore the model, optimizer, scheduler and generators from `path`; (History, first epoch, states)."""
+) -> tuple[History, int, list[Any] | None, dict[str, Any] | None]:
+    """Restore the model, optimizer, scheduler and generators from `path`; (History, first epoch, the callbacks'
+    states, the doctor's state)."""
     from chainrule import io
 
     checkpoint = io.restore_checkpoint(path, model=model, optimizer=optimizer, scheduler=scheduler)
@@ -620,7 +678,8 @@ def _resume(
         shuffle_generator.set_state(rng_state["shuffle"])
     extra = checkpoint.extra or {}
     states = extra.get("callbacks") if isinstance(extra, dict) else None
-    return history, start_epoch, states
+    doctor_state = extra.get("doctor") if isinstance(extra, dict) else None
+    return history, start_epoch, states, doctor_state
 
 
 def _load_callback_states(callbacks: CallbackList, states: list[Any]) -> None:

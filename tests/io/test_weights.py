@@ -261,8 +261,6 @@ def test_bfloat16_tensor_from_pytorch_raises_a_dtype_error_naming_it(tmp_path):
 
 
 def test_saved_file_gets_the_permissions_of_any_new_file(tmp_path):
-    import os
-
     path = tmp_path / "w.safetensors"
     previous = os.umask(0o022)
     try:
