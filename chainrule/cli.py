@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import nn
 from chainrule.errors import ArgumentError, ChainruleError, MissingDependencyError
 
 __all__ = ["MODEL_KINDS", "ModelKind", "build_model", "build_parser", "main"]
@@ -452,8 +453,105 @@ def _mlp_describe(config: dict[str, Any]) -> str:
     return f"mlp {'-'.join(str(w) for w in widths)}" + (f" ({config['activation']})" if config["hidden"] else "")
 
 
+def _signal_shape(input_shape: list[int]) -> tuple[int, int]:
+    """(channels, length) of a sample read as a 1-D signal: features (F,) are one channel of length F;
+    images (C, H, W) are C*H channels (rows stacked) of length W."""
+    if len(input_shape) == 1:
+        return 1, input_shape[0]
+    return math.prod(input_shape[:-1]), input_shape[-1]
+
+
+def _conv_length(length: int, kernel: int, stride: int, padding: int) -> int:
+    return (length + 2 * padding - kernel) // stride + 1
+
+
+# The MNIST-1D reference CNN's stack (Greydanus 2020): three Conv1d, kernel 5/3/3, stride 2, padding 1.
+_CNN_KERNELS = (5, 3, 3)
+
+
+def _cnn_configure(args: argparse.Namespace, input_shape: tuple[int, ...], out_features: int) -> dict[str, Any]:
+    _, length = _signal_shape(list(input_shape))
+    for kernel in _CNN_KERNELS:
+        length = _conv_length(length, kernel, 2, 1)
+        if length < 1:
+            raise UsageError(
+                f"--model cnn: inputs of shape {tuple(input_shape)} are too short for three stride-2 convolutions"
+            )
+    return {
+        "kind": "cnn",
+        "input_shape": list(input_shape),
+        "channels": int(args.channels),
+        "activation": args.activation,
+        "out_features": out_features,
+    }
+
+
+def _cnn_build(config: dict[str, Any]) -> Any:
+    """Conv1d(k=5) - act - Conv1d(k=3) - act - Conv1d(k=3) - act (stride 2, padding 1) - Flatten - Linear."""
+    channels, length = _signal_shape([int(s) for s in config["input_shape"]])
+    width = int(config["channels"])
+    layers: list[Any] = [nn.Flatten(), nn.Unflatten(1, (channels, length))]
+    for kernel in _CNN_KERNELS:
+        layers += [nn.Conv1d(channels, width, kernel, stride=2, padding=1), _activation(config["activation"])]
+        channels, length = width, _conv_length(length, kernel, 2, 1)
+    layers += [nn.Flatten(), nn.Linear(channels * length, int(config["out_features"]))]
+    return nn.Sequential(*layers)
+
+
+def _cnn_describe(config: dict[str, Any]) -> str:
+    return f"cnn 3 x Conv1d({config['channels']}) ({config['activation']})"
+
+
+def _gru_configure(args: argparse.Namespace, input_shape: tuple[int, ...], out_features: int) -> dict[str, Any]:
+    return {
+        "kind": "gru",
+        "input_shape": list(input_shape),
+        "hidden_size": int(args.rnn_hidden),
+        "out_features": out_features,
+    }
+
+
+class GRUClassifier(nn.Module):
+    """A bidirectional GRU over a signal's positions, all its outputs flattened into one Linear layer (the
+    MNIST-1D reference GRU's head). x: (N, *input_shape) -> logits (N, out_features)."""
+
+    def __init__(self, input_shape: Sequence[int], hidden_size: int, out_features: int) -> None:
+        super().__init__()
+        self.channels, self.length = _signal_shape([int(s) for s in input_shape])
+        self.gru = nn.GRU(self.channels, hidden_size, batch_first=True, bidirectional=True)
+        self.linear = nn.Linear(self.length * 2 * hidden_size, out_features)
+
+    def forward(self, x: Any) -> Any:
+        # (N, channels, length) -> (N, length, channels): one time step per position of the signal.
+        sequence = x.reshape(x.shape[0], self.channels, self.length).transpose(1, 2)
+        output, _ = self.gru(sequence)
+        return self.linear(output.reshape(x.shape[0], -1))
+
+
+def _gru_build(config: dict[str, Any]) -> Any:
+    return GRUClassifier(config["input_shape"], int(config["hidden_size"]), int(config["out_features"]))
+
+
+def _gru_describe(config: dict[str, Any]) -> str:
+    return f"gru bidirectional, hidden {config['hidden_size']}"
+
+
 MODEL_KINDS: dict[str, ModelKind] = {
     "mlp": ModelKind("a multi-layer perceptron (--hidden, --activation)", _mlp_configure, _mlp_build, _mlp_describe),
+    "cnn": ModelKind(
+        "three stride-2 Conv1d layers over the features read as a signal, then a Linear layer (--channels, "
+        "--activation)",
+        _cnn_configure,
+        _cnn_build,
+        _cnn_describe,
+    ),
+    "gru": ModelKind(
+        "a bidirectional GRU over the features read as a sequence, then a Linear layer over all its outputs "
+        "(--rnn-hidden)",
+        _gru_configure,
+        _gru_build,
+        _gru_describe,
+    ),
 }
 
 
@@ -902,6 +1000,12 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
         help="hidden layer widths, comma-separated (64,64), or none for a linear model",
     )
     model.add_argument("--activation", choices=ACTIVATIONS, default="relu", help="between the hidden layers")
+    model.add_argument(
+        "--channels", type=positive_int, default=32, help="--model cnn: channels of each convolution (default: 32)"
+    )
+    model.add_argument(
+        "--rnn-hidden", type=positive_int, default=32, help="--model gru: hidden size per direction (default: 32)"
+    )
     model.add_argument("--loss", choices=LOSSES, default="auto", help="auto: from the target (see above)")
     optimization = parser.add_argument_group("optimization")
     optimization.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="momentum is SGD with momentum")

@@ -336,3 +336,30 @@ def test_plot_history_draws_a_png_from_a_history_or_a_dict(tmp_path):
         plot_history(history, tmp_path / "x.png", metrics=["accuracy"])
     with pytest.raises(ArgumentError, match="no 'loss' curve"):
         plot_history({"accuracy": [0.5]}, tmp_path / "x.png")
+
+
+@pytest.mark.parametrize(
+    ("model", "options", "expected_keys"),
+    [
+        ("cnn", ("--channels", "8"), {"2.weight", "4.weight", "6.weight", "9.weight"}),
+        ("gru", ("--rnn-hidden", "4"), {"gru.weight_ih_l0", "gru.weight_hh_l0_reverse", "linear.weight"}),
+    ],
+)
+def test_cnn_and_gru_models_learn_mnist1d_and_evaluate_the_same(tmp_path, model, options, expected_keys):
+    folder = str(tmp_path / model)
+    code, out, _ = run_cli(
+        "train", "--dataset", "mnist1d", "--model", model, *options, "--epochs", "8", "--output", folder
+    )
+    assert code == 0
+    assert accuracy_of(out) > 0.25  # chance is 0.10; a few epochs of either model are well above it
+    spec = json.loads(open(os.path.join(folder, "model.json")).read())
+    assert spec["model"]["kind"] == model
+    assert expected_keys <= set(build_model(spec["model"]).state_dict())
+    code, evaluated, _ = run_cli("evaluate", folder)
+    assert code == 0 and result_line(evaluated) == result_line(out)
+
+
+def test_cnn_rejects_inputs_too_short_for_its_convolutions(tmp_path):
+    np.savez(tmp_path / "short.npz", x=np.zeros((20, 2), np.float32), y=np.arange(20) % 2)
+    code, _, err = run_cli("train", "--dataset", str(tmp_path / "short.npz"), "--model", "cnn")
+    assert_one_error_line(code, err, 2, "too short")
