@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from chainrule.diagnostics.doctor import Doctor
 from chainrule.errors import ArgumentError
 from chainrule.optim import lr_scheduler as _lr_scheduler
 
@@ -116,6 +117,8 @@ class CallbackList:
     def __init__(self, callbacks: Iterable[Callback] = ()) -> None:
         self.callbacks: list[Callback] = []
         for callback in callbacks:
+            if isinstance(callback, Doctor):
+                raise ArgumentError("callbacks: a Doctor is not a callback; pass it as fit(..., doctor=Doctor(...))")
             if not isinstance(callback, Callback):
                 raise ArgumentError(
                     f"callbacks: expected chainrule.train.Callback objects, got {type(callback).__name__}"

@@ -575,6 +575,7 @@ def fit(
             history.record(epoch, logs)
             if doctor is not None:
                 doctor.epoch_end(epoch, logs)
+                history.diagnosis = [finding.to_dict() for finding in doctor.findings]  # in checkpoints too
             callback_list.on_epoch_end(epoch, logs)
             history.update_last(logs)  # keys and values the callbacks added
             progress.epoch_end(epoch, logs)
@@ -603,7 +604,7 @@ def fit(
         history.stopped_epoch = history.epoch[-1] if history.epoch else None
     history.stop_reason = run.stop_reason
     if doctor is not None:  # before the callbacks' end, so EarlyStopping's restore_best_weights has the last word
-        history.diagnosis = [finding.to_dict() for finding in doctor.end(dict(logs))]
+        history.diagnosis = [finding.to_dict() for finding in doctor.end(dict(logs), run.stop_reason)]
         history.doctor = doctor
         if doctor.findings:
             progress.message(doctor.report())

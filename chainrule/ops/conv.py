@@ -1,0 +1,655 @@
+"""Convolutions, as in `torch.nn.functional`: conv1d, conv2d, conv_transpose1d, conv_transpose2d.
+
+A convolution is a GEMM over windows. The input is copied once into (C, Hp, Wp, N) memory order, padded (the
+batch innermost: a window's row of Wo pixels is then a contiguous run of Wo*N values, for all images at once).
+Its windows are read through a strided view, (C, kh, kw, Ho, Wo, N), and copied into the columns matrix of
+C*kh*kw rows by Ho*Wo*N columns, a chunk of output rows at a time so that the chunk stays in cache for the GEMM:
+
+    out^T (Ho*Wo*N, O) = columns^T @ weight^T (C*kh*kw, O).
+
+The output is the (N, O, Ho, Wo) view of that (Ho, Wo, N, O) array, without a copy: the ops that follow
+(activations, pooling) read any memory order and keep it (NumPy's order='K'), and channels innermost gives a
+pooling window long contiguous runs. The backward:
+
+    grad_weight^T = columns @ grad^T (the columns computed again, chunk by chunk, rather than kept),
+    grad_input = the kernel's columns unrolled on the gradient (kw shifted copies of it), one GEMM with the
+                 weight, and kh shifted adds of whole row blocks (see _input_grad); for a stride along the width,
+                 weight^T @ grad and im2col's adjoint (one strided add per kernel offset).
+
+No loop runs over pixels or batch items; the loops are over chunks of output rows and over kernel offsets.
+Groups split the channels: a batched GEMM over the G groups. A 1-d convolution is the 2-d one with a kernel of
+height 1 (views, no copy). A transposed convolution is the backward of a convolution with respect to its input:
+its forward is the GEMM weight^T @ input followed by im2col's adjoint; its backward is im2col of the gradient
+and two GEMMs.
+
+Weights are in PyTorch's layout: conv (out_channels, in_channels/groups, kH, kW); transposed conv
+(in_channels, out_channels/groups, kH, kW).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from chainrule import autograd
+from chainrule.errors import ArgumentError, DTypeError, ShapeError, shape_str
+from chainrule.tensor import Tensor, as_tensor_arg, result
+
+__all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d"]
+
+IntOrTuple = int | Sequence[int]
+_grad_mode = autograd.grad_mode
+
+
+# -- arguments ------------------------------------------------------------------------------------------------
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+def ntuple(value: Any, n: int, name: str, op: str, minimum: int) -> tuple[int, ...]:
+    """An int or a sequence of `n` ints (or of one, repeated) as a tuple of `n` ints, each >= `minimum`."""
+    if type(value) is int and value >= minimum:  # the common case, without the general checks
+        return (value,) * n
+    if _is_int(value):
+        values: tuple[int, ...] = (int(value),) * n
+    elif isinstance(value, Sequence) and not isinstance(value, str) and all(_is_int(v) for v in value):
+        values = tuple(int(v) for v in value)
+        if len(values) == 1:
+            values *= n
+        if len(values) != n:
+            raise ArgumentError(f"{op}: {name} must be an int or a tuple of {n} ints, got {value!r}")
+    else:
+        raise ArgumentError(f"{op}: {name} must be an int or a tuple of {n} ints, got {value!r}")
+    if any(v < minimum for v in values):
+        raise ArgumentError(f"{op}: {name} must be >= {minimum} in every dimension, got {value!r}")
+    return values
+
+
+def float_operands(op: str, x: Any, weight: Any, bias: Any) -> tuple[Tensor, Tensor, Tensor | None]:
+    """The operands as Tensors of one floating dtype, or a DTypeError naming them."""
+    if not isinstance(weight, Tensor):
+        weight = as_tensor_arg(weight)
+    if not isinstance(x, Tensor):
+        x = as_tensor_arg(x, weight.data)
+    if bias is not None and not isinstance(bias, Tensor):
+        bias = as_tensor_arg(bias, weight.data)
+    dtypes = [x.data.dtype, weight.data.dtype] + ([] if bias is None else [bias.data.dtype])
+    if any(dtype.kind != "f" for dtype in dtypes) or len(set(dtypes)) != 1:
+        names = ("input", "weight", "bias")
+        listed = ", ".join(f"{name} {dtype}" for name, dtype in zip(names, dtypes))
+        raise DTypeError(
+            f"{op}: input, weight and bias must have the same floating dtype, got {listed}; convert with "
+            ".float() or .double()"
+        )
+    return x, weight, bias
+
+
+def _groups(groups: Any, op: str) -> int:
+    if not _is_int(groups) or groups < 1:
+        raise ArgumentError(f"{op}: groups must be a positive int, got {groups!r}")
+    return int(groups)
+
+
+# -- the building blocks: layout, im2col, col2im -----------------------------------------------------------------
+
+# Values per chunk of the im2col matrix (and of the unrolled gradient of _input_grad): 128K float32 values,
+# 512 KB, stay in L2 cache next to the GEMM's other operands. A skinny GEMM reading its columns from cache ran
+# three to four times faster here than one reading the whole matrix from memory (LeNet's first layer, 25 rows by
+# 36,864 columns); larger and smaller chunks measured slower.
+_CHUNK = 1 << 17
+_UNROLL_CHUNK = _CHUNK
+_MIN_COLUMNS = 2048
+_SCRATCH_LIMIT = 4 * _CHUNK
+_scratch = threading.local()
+
+
+def scratch(name: str, size: int, dtype: np.dtype) -> np.ndarray:
+    """A 1-d work array of `size` elements for a temporary that never leaves an op (a columns chunk, an unrolled
+    gradient), reused from call to call. A fresh array of a few hundred KB comes from new pages of memory, and
+    the page faults of first writing it cost about as much as the arithmetic here (a third of LeNet's second
+    convolution's backward). One array per name and thread is kept, up to _SCRATCH_LIMIT values; larger
+    temporaries are allocated afresh. No op holds one across a call to another op."""
+    if size > _SCRATCH_LIMIT:
+        return np.empty(size, dtype=dtype)
+    buffers = getattr(_scratch, "buffers", None)
+    if buffers is None:
+        buffers = _scratch.buffers = {}
+    key = (name, dtype)
+    buffer = buffers.get(key)
+    if buffer is None or buffer.size < size:
+        buffer = buffers[key] = np.empty(size, dtype=dtype)
+    return buffer[:size]
+
+
+def to_chwn(x: np.ndarray, pads: tuple[tuple[int, int], tuple[int, int]] = ((0, 0), (0, 0))) -> np.ndarray:
+    """x (N, C, H, W), in any memory order, as a C-contiguous (C, H + pad, W + pad, N) array with zero
+    padding (a negative pad crops). x's own memory, without a copy, when it is laid out so and nothing is
+    padded: the output of a convolution is."""
+    (top, bottom), (left, right) = pads
+    chwn = x.transpose(1, 2, 3, 0)
+    if not (top or bottom or left or right):
+        return chwn if chwn.flags.c_contiguous else np.ascontiguousarray(chwn)
+    if min(top, bottom, left, right) < 0:
+        H, W = chwn.shape[1:3]  # noqa: N806
+        chwn = chwn[:, max(-top, 0) : H - max(-bottom, 0), max(-left, 0) : W - max(-right, 0)]
+        top, bottom, left, right = max(top, 0), max(bottom, 0), max(left, 0), max(right, 0)
+    C, H, W, N = chwn.shape  # noqa: N806
+    padded = np.zeros((C, H + top + bottom, W + left + right, N), dtype=x.dtype)
+    padded[:, top : top + H, left : left + W] = chwn
+    return padded
+
+
+def _windows(
+    xb: np.ndarray,
+    rows: tuple[int, int],
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+    out_w: int,
+) -> np.ndarray:
+    """The (C, kh, kw, y1 - y0, Wo, N) view of xb (C, Hp, Wp, N), C-contiguous, holding at [c, i, j, y, x, n]
+    the input pixel xb[c, (y0 + y)*sh + i*dh, x*sw + j*dw, n] under output pixel (y0 + y, x)'s kernel offset
+    (i, j). Made by the ndarray constructor (which checks that it stays inside xb's memory): as_strided costs
+    ten times as much, some 10 us a call."""
+    y0, y1 = rows
+    s_c, s_h, s_w, s_n = xb.strides
+    windows = np.ndarray(
+        (xb.shape[0], kernel[0], kernel[1], y1 - y0, out_w, xb.shape[3]),
+        xb.dtype,
+        xb,
+        y0 * stride[0] * s_h,
+        (s_c, s_h * dilation[0], s_w * dilation[1], s_h * stride[0], s_w * stride[1], s_n),
+    )
+    windows.flags.writeable = False
+    return windows
+
+
+def _chunks(out_h: int, columns_per_row: int, rows_k: int) -> list[tuple[int, int]]:
+    """Output rows [y0, y1) per chunk, so that each chunk's columns matrix holds about _CHUNK values, but has at
+    least _MIN_COLUMNS columns (a GEMM of fewer is too small to be worth a call, less still on two threads)."""
+    per = max(1, _CHUNK // max(1, rows_k * columns_per_row), -(-_MIN_COLUMNS // max(1, columns_per_row)))
+    return [(y0, min(out_h, y0 + per)) for y0 in range(0, out_h, per)]
+
+
+def _im2col(
+    xb: np.ndarray,
+    rows: tuple[int, int],
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+    out_w: int,
+    buffer: np.ndarray,
+    ones: bool = False,
+) -> np.ndarray:
+    """The columns matrix of output rows [y0, y1): (C*kh*kw, (y1 - y0)*Wo*N) in the front of `buffer`, and with
+    `ones` a last row of ones (the bias's column of the weight then adds the bias within the GEMM). With unit
+    stride along the width each row of it is a copy of contiguous runs of Wo*N values."""
+    windows = _windows(xb, rows, kernel, stride, dilation, out_w)
+    k = windows.shape[0] * kernel[0] * kernel[1]
+    m = (rows[1] - rows[0]) * out_w * xb.shape[3]
+    columns = buffer[: (k + ones) * m].reshape(k + ones, m)
+    np.copyto(columns[:k].reshape(windows.shape), windows)
+    if ones:
+        columns[k] = 1
+    return columns
+
+
+def _col2im(
+    columns: np.ndarray,
+    image: np.ndarray,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+) -> None:
+    """The adjoint of im2col: adds columns viewed as (C, kh, kw, Ho, Wo, N) onto image (C, Hp, Wp, N), each
+    value onto the pixel it was read from. One add per kernel offset, of a whole (C, Ho, Wo, N) block."""
+    _, kh, kw, Ho, Wo, _ = columns.shape  # noqa: N806
+    (sh, sw), (dh, dw) = stride, dilation
+    span_h, span_w = sh * (Ho - 1) + 1, sw * (Wo - 1) + 1
+    for i in range(kh):
+        for j in range(kw):
+            target = image[:, i * dh : i * dh + span_h : sh, j * dw : j * dw + span_w : sw]
+            np.add(target, columns[:, i, j], out=target)
+
+
+def _input_grad(
+    g: np.ndarray,
+    weight: np.ndarray,
+    image: np.ndarray,
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+    groups: int,
+) -> None:
+    """Add the gradient of a convolution with respect to its padded input onto image (C, Hp, Wp, N), for a unit
+    stride along the width; g (O, Ho, Wo, N) is the output's gradient, weight (O, C/G, kh, kw).
+
+    image[c, y*sh + i*dh, w, n] += sum over (o, j) of weight[o, c, i, j] * G[(o, j), (y, w, n)], where
+    G[(o, j), (y, w, n)] = g[o, y, w - j*dw, n] (zero where w - j*dw is outside [0, Wo)): the kernel's columns
+    are unrolled on the gradient (kw shifted copies of it), its rows are kh shifted adds of whole row blocks. One
+    GEMM with an inner dimension of O*kw, rather than im2col's adjoint (an inner dimension of O, then kh*kw
+    strided adds), which ran about 1.5 times slower on LeNet's second layer. Chunked over output rows.
+    """
+    O, Ho, Wo, N = g.shape  # noqa: N806, E741 (the shapes' usual letters)
+    _, group_channels, kh, kw = weight.shape
+    C, _, Wp, _ = image.shape  # noqa: N806
+    (sh, _), (dh, dw) = stride, dilation
+    group_out = O // groups
+    # wt[g, (i, c), (o, j)] = weight[g*O/G + o, c, i, j]
+    wt = weight.reshape(groups, group_out, group_channels, kh, kw).transpose(0, 3, 2, 1, 4)
+    wt = wt.reshape(groups, kh * group_channels, group_out * kw)
+    image_g = image.reshape(groups, group_channels, *image.shape[1:])
+    most = max(1, _UNROLL_CHUNK // max(1, O * kw * Wp * N), -(-_MIN_COLUMNS // max(1, Wp * N)))
+    count = -(-Ho // most)  # chunks, of (nearly) equal row counts
+    per = -(-Ho // count)
+    # Each chunk writes the same region of the buffer (column j*dw on, for each j): the zeros around it stay.
+    unrolled = scratch("unrolled", O * kw * per * Wp * N, g.dtype).reshape(O, kw, per, Wp, N)
+    unrolled.fill(0)
+    product = scratch("product", C * kh * per * Wp * N, g.dtype)
+    for y0 in range(0, Ho, per):
+        rows = min(per, Ho - y0)
+        shifted = unrolled if rows == per else np.zeros((O, kw, rows, Wp, N), dtype=g.dtype)
+        for j in range(kw):
+            shifted[:, j, :, j * dw : j * dw + Wo] = g[:, y0 : y0 + rows]
+        t = product[: C * kh * rows * Wp * N].reshape(groups, kh * group_channels, rows * Wp * N)
+        np.matmul(wt, shifted.reshape(groups, group_out * kw, rows * Wp * N), out=t)
+        t = t.reshape(groups, kh, group_channels, rows, Wp, N)
+        for i in range(kh):
+            top = y0 * sh + i * dh
+            target = image_g[:, :, top : top + sh * (rows - 1) + 1 : sh]
+            np.add(target, t[:, i], out=target)
+
+
+def pad_spatial(x: np.ndarray, pads: tuple[tuple[int, int], tuple[int, int]], value: float = 0.0) -> np.ndarray:
+    """x (N, C, H, W) with (before, after) rows and columns of `value` added, in x's memory order; a negative
+    amount crops."""
+    (top, bottom), (left, right) = pads
+    if min(top, bottom, left, right) < 0:
+        H, W = x.shape[2:]  # noqa: N806
+        x = x[:, :, max(-top, 0) : H - max(-bottom, 0), max(-left, 0) : W - max(-right, 0)]
+        top, bottom, left, right = max(top, 0), max(bottom, 0), max(left, 0), max(right, 0)
+    if not (top or bottom or left or right):
+        return x
+    N, C, H, W = x.shape  # noqa: N806
+    order = np.argsort(x.strides)[::-1]  # the padded copy keeps x's memory order
+    shape = np.array((N, C, H + top + bottom, W + left + right))
+    padded = np.full(tuple(shape[order]), value, dtype=x.dtype).transpose(np.argsort(order))
+    padded[:, :, top : top + H, left : left + W] = x
+    return padded
+
+
+def _out_len(size: int, kernel: int, stride: int, dilation: int) -> int:
+    return (size - dilation * (kernel - 1) - 1) // stride + 1
+
+
+# -- convolution --------------------------------------------------------------------------------------------------
+
+
+def _conv_padding(
+    padding: Any, kernel: tuple[int, ...], stride: tuple[int, ...], dilation: tuple[int, ...], op: str
+) -> tuple[tuple[int, int], ...]:
+    """(before, after) per spatial dim. 'same' pads d*(k-1) in total, the odd one at the end (as PyTorch)."""
+    n = len(kernel)
+    if isinstance(padding, str):
+        if padding == "valid":
+            return ((0, 0),) * n
+        if padding == "same":
+            if any(s != 1 for s in stride):
+                raise ArgumentError(f"{op}: padding='same' is not supported for strided convolutions (stride={stride})")
+            totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+            return tuple((total // 2, total - total // 2) for total in totals)
+        raise ArgumentError(f"{op}: padding must be an int, a tuple of ints, 'valid' or 'same', got {padding!r}")
+    return tuple((p, p) for p in ntuple(padding, n, "padding", op, 0))
+
+
+def _conv(
+    x: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilation: Any, groups: Any, spatial: int, op: str
+) -> Tensor:
+    x, weight, bias = float_operands(op, x, weight, bias)
+    X, W = x.data, weight.data  # noqa: N806
+    dims = "(N, C, L)" if spatial == 1 else "(N, C, H, W)"
+    if W.ndim != spatial + 2:
+        wdims = (
+            "(out_channels, in_channels/groups, kL)" if spatial == 1 else "(out_channels, in_channels/groups, kH, kW)"
+        )
+        raise ShapeError(f"{op}: weight must be {spatial + 2}-D {wdims}, got shape {shape_str(W.shape)}")
+    if X.ndim not in (spatial + 1, spatial + 2):
+        raise ShapeError(
+            f"{op}: expected a {spatial + 2}-D input {dims} or an unbatched {spatial + 1}-D one, got shape "
+            f"{shape_str(X.shape)}"
+        )
+    groups = _groups(groups, op)
+    out_channels, group_channels = W.shape[:2]
+    kernel = W.shape[2:]
+    stride = ntuple(stride, spatial, "stride", op, 1)
+    dilation = ntuple(dilation, spatial, "dilation", op, 1)
+    pads = _conv_padding(padding, kernel, stride, dilation, op)
+    channels = X.shape[-spatial - 1]
+    if out_channels % groups:
+        raise ShapeError(f"{op}: out_channels ({out_channels}, weight's dim 0) must be divisible by groups ({groups})")
+    if channels != group_channels * groups:
+        raise ShapeError(
+            f"{op}: given groups={groups}, a weight of shape {shape_str(W.shape)} expects an input with "
+            f"{group_channels * groups} channels, got input of shape {shape_str(X.shape)} ({channels} channels)"
+        )
+    if bias is not None and bias.data.shape != (out_channels,):
+        raise ShapeError(
+            f"{op}: bias must have shape ({out_channels},) (out_channels), got {shape_str(bias.data.shape)}"
+        )
+    unbatched = X.ndim == spatial + 1
+    X4 = X[None] if unbatched else X  # noqa: N806
+    if spatial == 1:  # a 1-d convolution is a 2-d one of height 1
+        X4, W = X4[:, :, None, :], W[:, :, None, :]  # noqa: N806
+        stride, dilation, pads, kernel = (1, *stride), (1, *dilation), ((0, 0), *pads), (1, *kernel)
+    N, C, H, Wd = X4.shape  # noqa: N806
+    padded_size = (H + pads[0][0] + pads[0][1], Wd + pads[1][0] + pads[1][1])
+    out_size = tuple(_out_len(p, k, s, d) for p, k, s, d in zip(padded_size, kernel, stride, dilation))
+    if min(out_size) < 1:
+        extent = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+        raise ShapeError(
+            f"{op}: the padded input {shape_str(padded_size[2 - spatial :])} is smaller than the (dilated) kernel "
+            f"{shape_str(extent[2 - spatial :])}, for input of shape {shape_str(X.shape)}"
+        )
+    Ho, Wo = out_size  # noqa: N806
+    kh, kw = kernel
+    k_rows = group_channels * kh * kw  # rows of each group's columns matrix
+    columns_count = Ho * Wo * N
+    Wg = W.reshape(groups, out_channels // groups, k_rows)  # noqa: N806
+    group_out = out_channels // groups
+    # The input in (C, Hp, Wp, N) memory order: each row of its columns matrix is a copy of runs of Wo*N
+    # contiguous values. The GEMM is done transposed, out^T (Ho*Wo*N, O) = columns^T @ weight^T, so that the
+    # output's memory order is (Ho, Wo, N, O): the channels innermost, where a pooling layer's windows read long
+    # contiguous runs (a 2x2 max pool ran a fifth faster so than over (O, Ho, Wo, N)).
+    xb = to_chwn(X4, pads)
+    chunks = _chunks(Ho, Wo * N, C * kh * kw)
+    # Without groups, the bias is one more column of the weight against a row of ones in the columns: it is
+    # added within the GEMM (no pass over the output), and its gradient comes out of grad_weight's GEMM.
+    fused = groups == 1 and bias is not None
+    if fused:
+        w_bias = np.empty((out_channels, k_rows + 1), dtype=X.dtype)
+        w_bias[:, :k_rows] = Wg[0]
+        w_bias[:, k_rows] = bias.data
+    chunk_size = (C * kh * kw + fused) * (chunks[0][1] - chunks[0][0]) * Wo * N
+    buffer = scratch("columns", chunk_size, X.dtype)
+    out_t = np.empty((columns_count, out_channels), dtype=X.dtype)
+    for rows in chunks:
+        columns = _im2col(xb, rows, kernel, stride, dilation, Wo, buffer, fused)
+        target = out_t[rows[0] * Wo * N : rows[1] * Wo * N]
+        if groups == 1:
+            np.matmul(columns.T, (w_bias if fused else Wg[0]).T, out=target)
+        else:
+            per_group = columns.reshape(groups, k_rows, -1).transpose(0, 2, 1)
+            np.matmul(per_group, Wg.transpose(0, 2, 1), out=target.reshape(-1, groups, group_out).transpose(1, 0, 2))
+    if bias is not None and not fused:
+        # Over rows of N*O values (the bias repeated N times): a row of O alone would make NumPy's loop short.
+        out_t.reshape(Ho * Wo, N * out_channels)[...] += np.tile(bias.data, N)
+    out = out_t.reshape(Ho, Wo, N, out_channels).transpose(2, 3, 0, 1)
+    if spatial == 1:
+        out = out[:, :, 0, :]
+    if unbatched:
+        out = out[0]
+
+    def backward(grad: np.ndarray) -> tuple:
+        if unbatched:
+            grad = grad[None]
+        if spatial == 1:
+            grad = grad[:, :, None, :]
+        g_t = grad.transpose(2, 3, 0, 1)  # (Ho, Wo, N, O): a view when grad is in the forward's order
+        if not g_t.flags.c_contiguous:
+            g_t = np.ascontiguousarray(g_t)
+        g_t = g_t.reshape(columns_count, out_channels)
+        grad_x = grad_w = grad_b = None
+        with_bias = fused and weight.requires_grad  # grad_bias is then the last row of grad_weight's GEMM
+        if bias is not None and bias.requires_grad and not with_bias:
+            grad_b = g_t.reshape(Ho * Wo, N * out_channels).sum(axis=0).reshape(N, out_channels).sum(axis=0)
+        if weight.requires_grad:
+            # grad_weight^T = columns @ grad^T, chunk by chunk, the columns computed again (from cache) rather
+            # than kept from the forward.
+            buffer = scratch("columns", chunk_size, X.dtype)
+            grad_wt = part = None
+            for rows in chunks:
+                columns = _im2col(xb, rows, kernel, stride, dilation, Wo, buffer, with_bias)
+                columns = columns.reshape(groups, k_rows + with_bias, -1)
+                g_rows = g_t[rows[0] * Wo * N : rows[1] * Wo * N].reshape(-1, groups, group_out).transpose(1, 0, 2)
+                if grad_wt is None:
+                    grad_wt = np.matmul(columns, g_rows)
+                else:
+                    part = np.matmul(columns, g_rows, out=part)
+                    grad_wt += part
+            if with_bias:
+                grad_b = grad_wt[0, k_rows] if bias.requires_grad else None
+                grad_wt = grad_wt[:, :k_rows]
+            grad_w = grad_wt.transpose(0, 2, 1).reshape(weight.data.shape)
+        if x.requires_grad:
+            g = scratch("gradient", g_t.size, g_t.dtype).reshape(out_channels, Ho, Wo, N)
+            np.copyto(g, g_t.reshape(Ho, Wo, N, out_channels).transpose(3, 0, 1, 2))
+            image = np.zeros(xb.shape, dtype=g.dtype)
+            if stride[1] == 1:
+                _input_grad(g, W, image, stride, dilation, groups)
+            else:
+                grad_columns = np.matmul(Wg.transpose(0, 2, 1), g.reshape(groups, group_out, columns_count))
+                _col2im(grad_columns.reshape(C, kh, kw, Ho, Wo, N), image, kernel, stride, dilation)
+            (top, _), (left, _) = pads
+            grad_x = image[:, top : top + H, left : left + Wd].transpose(3, 0, 1, 2)
+            if spatial == 1:
+                grad_x = grad_x[:, :, 0, :]
+            if unbatched:
+                grad_x = grad_x[0]
+        if bias is None:
+            return grad_x, grad_w
+        return grad_x, grad_w, grad_b
+
+    parents = (x, weight) if bias is None else (x, weight, bias)
+    return result(out, parents, backward, op)
+
+
+def conv2d(
+    input: Tensor,  # noqa: A002 (PyTorch's name)
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: IntOrTuple = 1,
+    padding: IntOrTuple | str = 0,
+    dilation: IntOrTuple = 1,
+    groups: int = 1,
+) -> Tensor:
+    """2-d cross-correlation (torch.nn.functional.conv2d).
+
+    input: (N, C, H, W) or unbatched (C, H, W); weight: (O, C/groups, kH, kW); bias: (O,) or None.
+    Returns (N, O, Ho, Wo) with Ho = (H + pad_top + pad_bottom - dilation*(kH-1) - 1) // stride + 1 (and Wo
+    likewise). padding: an int, a (pH, pW) tuple, 'valid' (none) or 'same' (output size = input size, stride
+    1 only; for an even kernel the extra row/column of padding goes at the bottom/right, as PyTorch).
+    """
+    return _conv(input, weight, bias, stride, padding, dilation, groups, 2, "conv2d")
+
+
+def conv1d(
+    input: Tensor,  # noqa: A002 (PyTorch's name)
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: IntOrTuple = 1,
+    padding: IntOrTuple | str = 0,
+    dilation: IntOrTuple = 1,
+    groups: int = 1,
+) -> Tensor:
+    """1-d cross-correlation (torch.nn.functional.conv1d).
+
+    input: (N, C, L) or unbatched (C, L); weight: (O, C/groups, kL); bias: (O,) or None. Returns (N, O, Lo),
+    Lo = (L + 2*padding - dilation*(kL-1) - 1) // stride + 1; padding also 'valid' or 'same'.
+    """
+    return _conv(input, weight, bias, stride, padding, dilation, groups, 1, "conv1d")
+
+
+# -- transposed convolution ---------------------------------------------------------------------------------------
+
+
+def _conv_transpose(
+    x: Any,
+    weight: Any,
+    bias: Any,
+    stride: Any,
+    padding: Any,
+    output_padding: Any,
+    groups: Any,
+    dilation: Any,
+    spatial: int,
+    op: str,
+) -> Tensor:
+    x, weight, bias = float_operands(op, x, weight, bias)
+    X, W = x.data, weight.data  # noqa: N806
+    dims = "(N, C, L)" if spatial == 1 else "(N, C, H, W)"
+    if W.ndim != spatial + 2:
+        wdims = (
+            "(in_channels, out_channels/groups, kL)" if spatial == 1 else "(in_channels, out_channels/groups, kH, kW)"
+        )
+        raise ShapeError(f"{op}: weight must be {spatial + 2}-D {wdims}, got shape {shape_str(W.shape)}")
+    if X.ndim not in (spatial + 1, spatial + 2):
+        raise ShapeError(
+            f"{op}: expected a {spatial + 2}-D input {dims} or an unbatched {spatial + 1}-D one, got shape "
+            f"{shape_str(X.shape)}"
+        )
+    groups = _groups(groups, op)
+    in_channels, group_out = W.shape[:2]
+    out_channels = group_out * groups
+    kernel = W.shape[2:]
+    stride = ntuple(stride, spatial, "stride", op, 1)
+    dilation = ntuple(dilation, spatial, "dilation", op, 1)
+    if isinstance(padding, str):
+        raise ArgumentError(f"{op}: padding must be an int or a tuple of ints, got {padding!r}")
+    padding = ntuple(padding, spatial, "padding", op, 0)
+    output_padding = ntuple(output_padding, spatial, "output_padding", op, 0)
+    for op_, s, d in zip(output_padding, stride, dilation):
+        if op_ >= max(s, d):
+            raise ArgumentError(
+                f"{op}: output_padding must be smaller than either stride or dilation, got output_padding="
+                f"{output_padding}, stride={stride}, dilation={dilation}"
+            )
+    channels = X.shape[-spatial - 1]
+    if in_channels % groups:
+        raise ShapeError(f"{op}: in_channels ({in_channels}, weight's dim 0) must be divisible by groups ({groups})")
+    if channels != in_channels:
+        raise ShapeError(
+            f"{op}: a weight of shape {shape_str(W.shape)} expects an input with {in_channels} channels, got input "
+            f"of shape {shape_str(X.shape)} ({channels} channels)"
+        )
+    if bias is not None and bias.data.shape != (out_channels,):
+        raise ShapeError(
+            f"{op}: bias must have shape ({out_channels},) (out_channels), got {shape_str(bias.data.shape)}"
+        )
+    unbatched = X.ndim == spatial + 1
+    X4 = X[None] if unbatched else X  # noqa: N806
+    if spatial == 1:
+        X4, W = X4[:, :, None, :], W[:, :, None, :]  # noqa: N806
+        stride, dilation, kernel = (1, *stride), (1, *dilation), (1, *kernel)
+        padding, output_padding = (0, *padding), (0, *output_padding)
+    N, _, H, Wd = X4.shape  # noqa: N806
+    # The input plays the part of a convolution's output: its pixels are the windows of the full output.
+    full = tuple((n - 1) * s + d * (k - 1) + 1 for n, k, s, d in zip((H, Wd), kernel, stride, dilation))
+    out_size = tuple(f - 2 * p + o for f, p, o in zip(full, padding, output_padding))
+    if min(out_size) < 1:
+        raise ShapeError(
+            f"{op}: the output size {shape_str(out_size[2 - spatial :])} is not positive for input of shape "
+            f"{shape_str(X.shape)}, kernel {shape_str(kernel[2 - spatial :])} and padding {padding[2 - spatial :]}"
+        )
+    kh, kw = kernel
+    # The full output, cropped by `padding` at both ends and extended by `output_padding` at the end.
+    crop = tuple((p, f - p - o) for f, p, o in zip(full, padding, out_size))
+    k_rows = group_out * kh * kw
+    columns_count = H * Wd * N
+    Wg = W.reshape(groups, in_channels // groups, k_rows)  # noqa: N806
+    x_rows = to_chwn(X4).reshape(groups, in_channels // groups, columns_count)
+    columns = np.matmul(Wg.transpose(0, 2, 1), x_rows).reshape(out_channels, kh, kw, H, Wd, N)
+    image = np.zeros((out_channels, *full, N), dtype=X.dtype)
+    _col2im(columns, image, kernel, stride, dilation)
+    del columns
+    (top, bottom), (left, right) = crop
+    out = image[:, top : full[0] - max(bottom, 0), left : full[1] - max(right, 0)]
+    if min(bottom, right) < 0:  # output_padding beyond the full output: zeros
+        out = to_chwn(out.transpose(3, 0, 1, 2), ((0, max(-bottom, 0)), (0, max(-right, 0))))
+    if bias is not None:
+        out += bias.data[:, None, None, None]  # out is the fresh image (or a crop of it): ours to write
+    out = out.transpose(3, 0, 1, 2)
+    if spatial == 1:
+        out = out[:, :, 0, :]
+    if unbatched:
+        out = out[0]
+
+    def backward(grad: np.ndarray) -> tuple:
+        if unbatched:
+            grad = grad[None]
+        if spatial == 1:
+            grad = grad[:, :, None, :]
+        g_full = to_chwn(grad, crop)  # (O, full H, full W, N): zeros where the forward cropped
+        chunks = _chunks(H, Wd * N, out_channels * kh * kw)
+        buffer = np.empty(out_channels * kh * kw * (chunks[0][1] - chunks[0][0]) * Wd * N, dtype=grad.dtype)
+        grad_x = grad_w = grad_b = None
+        if x.requires_grad:
+            grad_x = np.empty((groups, in_channels // groups, columns_count), dtype=grad.dtype)
+        grad_w_parts = []
+        for rows in chunks:
+            g_columns = _im2col(g_full, rows, kernel, stride, dilation, Wd, buffer).reshape(groups, k_rows, -1)
+            m0, m1 = rows[0] * Wd * N, rows[1] * Wd * N
+            if grad_x is not None:
+                np.matmul(Wg, g_columns, out=grad_x[:, :, m0:m1])
+            if weight.requires_grad:
+                grad_w_parts.append(np.matmul(x_rows[:, :, m0:m1], g_columns.transpose(0, 2, 1)))
+        if grad_x is not None:
+            grad_x = grad_x.reshape(in_channels, H, Wd, N).transpose(3, 0, 1, 2)
+            if spatial == 1:
+                grad_x = grad_x[:, :, 0, :]
+            if unbatched:
+                grad_x = grad_x[0]
+        if weight.requires_grad:
+            grad_w = np.sum(grad_w_parts, axis=0).reshape(weight.data.shape)
+        if bias is not None and bias.requires_grad:
+            grad_b = grad.sum(axis=(0, 2, 3))
+        if bias is None:
+            return grad_x, grad_w
+        return grad_x, grad_w, grad_b
+
+    parents = (x, weight) if bias is None else (x, weight, bias)
+    return result(out, parents, backward, op)
+
+
+def conv_transpose2d(
+    input: Tensor,  # noqa: A002 (PyTorch's name)
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: IntOrTuple = 1,
+    padding: IntOrTuple = 0,
+    output_padding: IntOrTuple = 0,
+    groups: int = 1,
+    dilation: IntOrTuple = 1,
+) -> Tensor:
+    """2-d transposed convolution (torch.nn.functional.conv_transpose2d), the gradient of conv2d with respect
+    to its input.
+
+    input: (N, C, H, W) or unbatched (C, H, W); weight: (C, O/groups, kH, kW); bias: (O,) or None.
+    Returns (N, O, Ho, Wo) with Ho = (H - 1)*stride - 2*padding + dilation*(kH - 1) + output_padding + 1.
+    """
+    return _conv_transpose(
+        input, weight, bias, stride, padding, output_padding, groups, dilation, 2, "conv_transpose2d"
+    )
+
+
+def conv_transpose1d(
+    input: Tensor,  # noqa: A002 (PyTorch's name)
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: IntOrTuple = 1,
+    padding: IntOrTuple = 0,
+    output_padding: IntOrTuple = 0,
+    groups: int = 1,
+    dilation: IntOrTuple = 1,
+) -> Tensor:
+    """1-d transposed convolution (torch.nn.functional.conv_transpose1d).
+
+    input: (N, C, L) or unbatched (C, L); weight: (C, O/groups, kL); bias: (O,) or None. Returns (N, O, Lo),
+    Lo = (L - 1)*stride - 2*padding + dilation*(kL - 1) + output_padding + 1.
+    """
+    return _conv_transpose(
+        input, weight, bias, stride, padding, output_padding, groups, dilation, 1, "conv_transpose1d"
+    )
