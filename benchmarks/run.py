@@ -26,6 +26,8 @@ from typing import Any
 import overhead
 import w1_mlp
 import w2_tiny_mlp
+import w3_lenet
+import w4_gru
 import w5_sklearn
 
 
@@ -75,6 +77,16 @@ def main() -> list[_common.Row]:
         goal = w2_tiny_mlp.GOAL_VS_TORCH
         rows.append(_common.ratio_row("W2: tiny MLP step, batch 8", "torch", ours, figures["torch_ms"], goal))
         rows.append(_common.ratio_row("W2: tiny MLP step, batch 8", "numpy", ours, figures["numpy_ms"], None))
+
+    for label, name, module in (
+        ("W3", "W3: LeNet step, batch 64", w3_lenet),
+        ("W4", "W4: Embedding+GRU+Linear step", w4_gru),
+    ):
+        figures = run(label, module.main)
+        if figures is not None:
+            rows.append(
+                _common.ratio_row(name, "torch", figures["chainrule_ms"], figures["torch_ms"], module.GOAL_VS_TORCH)
+            )
 
     figures = run("W5", w5_sklearn.main)
     if figures is not None:

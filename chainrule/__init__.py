@@ -49,6 +49,7 @@ from chainrule.ops.activation import (
     softmax,
     softplus,
 )
+from chainrule.ops.conv import conv1d, conv2d, conv_transpose1d, conv_transpose2d
 from chainrule.ops.elementwise import (
     abs,
     add,
@@ -96,6 +97,7 @@ from chainrule.ops.elementwise import (
 )
 from chainrule.ops.indexing import gather, index_select, masked_fill, take_along_dim
 from chainrule.ops.linalg import dot, matmul
+from chainrule.ops.pool import adaptive_avg_pool1d, adaptive_max_pool1d, avg_pool1d, max_pool1d, max_pool2d
 from chainrule.ops.reduction import (
     MaxResult,
     MinResult,

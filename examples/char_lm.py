@@ -19,7 +19,7 @@ character. A model that has learned anything about spelling, words and syntax pa
 Adam, gradient norm clipped at 1, the learning rate warmed up over the first 100 steps, then annealed along a
 cosine to a tenth.
 
-Run: `python examples/char_lm.py` (both models, about ten minutes on one core); `--models rnn --steps 300` for a
+Run: `python examples/char_lm.py` (both models, about six minutes on one core); `--models rnn --steps 300` for a
 quick look; `--text FILE` for your own text; `--help` for the rest.
 """
 

@@ -92,3 +92,14 @@ def test_char_lm_default_corpus_is_pythons_own_docstrings(char_lm_example):
     assert "standard-library" in source
     assert len(text) > 100_000 and "Return" in text
     assert text == char_lm_example["docstring_corpus"]()  # the same text every time
+
+
+def test_char_lm_trains_a_gru_too(char_lm_example, tmp_path, capsys):
+    text = tmp_path / "text.txt"
+    text.write_text("abcabcabd\n" * 30, encoding="utf-8")
+    argv = ["--text", str(text), "--models", "rnn", "--cell", "gru", "--steps", "2", "--context", "8"]
+    results = char_lm_example["main"]([*argv, "--prompt", "ab", "--sample-length", "5"])
+    out = capsys.readouterr().out
+    assert set(results) == {"unigram", "rnn"}
+    assert re.search(r"^GRU \([\d,]+ parameters\), 2 steps of 32 x 8 characters$", out, re.M)
+    assert "Transformer" not in out

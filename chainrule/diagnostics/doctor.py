@@ -4,11 +4,14 @@ The seeds' four limitations of backpropagation, and the doctor's evidence for ea
 - poor local minima and plateaus: the loss stalls far above where it started ('plateau'); softmax outputs
   saturated on wrong classes ('saturated_outputs'); opt-in treatments: ReduceLROnPlateau or restarts from new
   initialisations keeping the best weights (`treat=`).
-- vanishing and exploding gradients: per-layer gradient norms, weight norms and update-to-weight ratios, sampled
-  every `sample_every` steps; the ratio of the first layer's gradient to the last's names the layer where the
-  gradient starts to vanish or explode ('vanishing_gradients', 'exploding_gradients'); a loss that climbs
-  ('divergence'); NaN or Inf in the loss or in a gradient, found in the step where it first appears, with the op
-  and the layer named ('nonfinite'), the step not taken.
+- vanishing and exploding gradients: per-layer gradient norms, weight norms and update-to-weight ratios, and the
+  RMS of the gradient that backpropagation brings to each layer's output, sampled every `sample_every` steps;
+  the ratio of that gradient at the first layer to the one at the last, and the layer from which it falls below
+  (or rises above) a tenth (ten times) of the last layer's, name vanishing or exploding gradients and where they
+  start ('vanishing_gradients', 'exploding_gradients'); so do a first loss far above a uniform guess's (a badly
+  scaled initialisation), an update larger than the weights, and a spike of the gradient norm; a loss that
+  climbs ('divergence'); NaN or Inf in the loss or in a gradient, found in the step where it first appears, with
+  the op and the layer named ('nonfinite'), the step not taken.
 - slow convergence: the loss's rate of decrease over its recent epochs ('slow_convergence').
 - overfitting: the train/validation gap and its trend ('overfitting').
 Dead ReLU units (never firing over an epoch's sampled batches) are counted per layer ('dead_units').
@@ -72,7 +75,7 @@ from chainrule.tensor import Tensor
 __all__ = ["Doctor"]
 
 _dot = np.dot
-_UPDATE_SAMPLE = 16384
+_UPDATE_SAMPLE = 4096
 _SPIKE_WINDOW = 50
 MAX_TRACE = 2048
 _isfinite = math.isfinite
@@ -314,7 +317,8 @@ class Doctor:
             self._optimizer_start = copy.deepcopy(optimizer.state_dict())
 
     def batch_begin(self) -> None:
-        """Before a training batch's forward pass: on a sampled step, start looking at the ReLU outputs."""
+        """Before a training batch's forward pass: a new step's gradient record; on a sampled step, the forward
+        hooks on the layers and the ReLUs (removed in after_backward)."""
         if self._grad_sq is not None:
             self._grad_sq = {}
         self.step += 1
@@ -600,7 +604,8 @@ class Doctor:
             if entry is None:
                 entry = stats[name] = [0.0, 0, 0.0, 0, 0.0, 0]
             flat = out.data.ravel()
-            given = next(iter(tensors_in(args)), None)
+            # the input's size is needed only for the gains of the first step (the initial scale check)
+            given = next(iter(tensors_in(args)), None) if self.initial_loss is None else None
             with np.errstate(all="ignore"):
                 entry[0] += float(_dot(flat, flat))
                 entry[1] += flat.size
@@ -623,9 +628,9 @@ class Doctor:
             if data.ndim < 2:
                 return
             if data.ndim == 2:
-                fired = data.max(axis=0) > 0
+                fired = (data > 0).any(axis=0)
             else:  # (N, C, ...): a unit is a channel, as for convolutions and BatchNorm
-                fired = np.moveaxis(data, 1, 0).reshape(data.shape[1], -1).max(axis=1) > 0
+                fired = (data > 0).any(axis=tuple(i for i in range(data.ndim) if i != 1))
             entry = dead.get(name)
             if entry is None or entry[0].shape != fired.shape:
                 dead[name] = [fired, data.shape[0], module]
@@ -693,6 +698,7 @@ class Doctor:
         return True
 
     def _measure_saturation(self, output: Any, target: Any) -> None:
+        """Count the predictions that are wrong with a probability above `saturation` (the sample's only)."""
         if not isinstance(output, Tensor) or target is None:
             return
         logits = output.data
@@ -701,17 +707,22 @@ class Doctor:
         if "CrossEntropy" in name and logits.ndim == 2 and logits.shape[1] >= 2 and labels.ndim == 1:
             if labels.dtype.kind not in "iu" or labels.shape[0] != logits.shape[0]:
                 return
-            with np.errstate(all="ignore"):
-                shifted = logits - logits.max(axis=1, keepdims=True)
-                top = 1.0 / np.exp(shifted).sum(axis=1)  # the largest softmax probability
             wrong = logits.argmax(axis=1) != labels
+            confident = 0
+            if wrong.any():  # the softmax only of the wrong rows: few, in a run that learns
+                rows = logits[wrong]
+                with np.errstate(all="ignore"):
+                    top = 1.0 / np.exp(rows - rows.max(axis=1, keepdims=True)).sum(axis=1)  # the largest probability
+                confident = int(np.count_nonzero(top > self.saturation))
         elif "BCEWithLogits" in name and logits.shape == labels.shape:
-            with np.errstate(all="ignore"):
-                top = 1.0 / (1.0 + np.exp(-np.abs(logits)))
             wrong = (logits > 0) != (labels > 0.5)
+            with np.errstate(all="ignore"):
+                confident = int(
+                    np.count_nonzero(wrong & (np.abs(logits) > math.log(self.saturation / (1 - self.saturation))))
+                )
         else:
             return
-        self._saturated[0] += int(np.count_nonzero((top > self.saturation) & wrong))
+        self._saturated[0] += confident
         self._saturated[1] += int(wrong.size)
 
     # -- per-sample checks ----------------------------------------------------------------------------------
