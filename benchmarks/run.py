@@ -3,13 +3,15 @@
   overhead   Python overhead per recorded op (benchmarks/overhead.py): 1,000 tiny ops, forward and backward
   W1         one training step, 784-256-256-10 ReLU MLP, batch 128: vs PyTorch eager and vs hand-written NumPy
   W2         one training step, 2-16-16-1 tanh MLP, batch 8: vs PyTorch eager (and NumPy)
+  W3         one SGD step of LeNet-5 on 1x28x28, batch 64: vs PyTorch eager
+  W4         one step of Embedding + GRU(64, 128) + Linear over sequences of 32, batch 32: vs PyTorch eager
   W5         two epochs of W1's net on 20,000 samples: vs scikit-learn's MLPClassifier (and NumPy, PyTorch)
 
 Every library runs on 2 threads. When OPENBLAS_CORETYPE or OPENBLAS_L2_SIZE is set, the process first
 re-executes itself without them (see _common), and the BLAS kernel that ran is printed. Figures are ratios
 measured side by side in one process on a shared machine: they are reported, never asserted.
 
-Run: `python benchmarks/run.py` (or `make bench`). Takes about two minutes.
+Run: `python benchmarks/run.py` (or `make bench`). Takes about four minutes.
 """
 
 from __future__ import annotations

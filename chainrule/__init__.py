@@ -117,6 +117,7 @@ from chainrule.ops.reduction import (
     sum,
     var,
 )
+from chainrule.ops.rnn import gru_cell, lstm_cell, rnn_relu_cell, rnn_tanh_cell
 from chainrule.ops.shape import (
     broadcast_to,
     cat,

@@ -39,7 +39,6 @@ import numpy as np
 import chainrule as cr
 from chainrule import nn, optim
 from chainrule.cli import blas_threads
-from chainrule.nn.rnn import GRU, LSTM
 from chainrule.nn.utils import clip_grad_norm_
 from chainrule.optim.lr_scheduler import LambdaLR
 
@@ -107,7 +106,7 @@ class RecurrentLM(nn.Module):
     def __init__(self, vocab_size: int, embed: int = 64, hidden: int = 256, cell: str = "lstm") -> None:
         super().__init__()
         self.embed = nn.Embedding(vocab_size, embed)
-        self.rnn = (LSTM if cell == "lstm" else GRU)(embed, hidden, batch_first=True)
+        self.rnn = (nn.LSTM if cell == "lstm" else nn.GRU)(embed, hidden, batch_first=True)
         self.head = nn.Linear(hidden, vocab_size)
 
     def forward(self, tokens: cr.Tensor, state: Any = None) -> tuple[cr.Tensor, Any]:

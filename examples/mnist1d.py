@@ -43,8 +43,6 @@ import chainrule as cr
 from chainrule import nn, optim
 from chainrule.cli import blas_threads
 from chainrule.data import mnist1d
-from chainrule.nn.conv import Conv1d
-from chainrule.nn.rnn import GRU
 from chainrule.optim.lr_scheduler import CosineAnnealingLR
 
 PUBLISHED = {"logistic": 32, "mlp": 68, "cnn": 94, "gru": 91}  # the MNIST-1D README's table, test accuracy %
@@ -86,9 +84,9 @@ class ConvNet(nn.Module):
 
     def __init__(self, channels: int = 25, batch_norm: bool = False) -> None:
         super().__init__()
-        self.conv1 = Conv1d(1, channels, 5, stride=2, padding=1, bias=not batch_norm)
-        self.conv2 = Conv1d(channels, channels, 3, stride=2, padding=1, bias=not batch_norm)
-        self.conv3 = Conv1d(channels, channels, 3, stride=2, padding=1, bias=not batch_norm)
+        self.conv1 = nn.Conv1d(1, channels, 5, stride=2, padding=1, bias=not batch_norm)
+        self.conv2 = nn.Conv1d(channels, channels, 3, stride=2, padding=1, bias=not batch_norm)
+        self.conv3 = nn.Conv1d(channels, channels, 3, stride=2, padding=1, bias=not batch_norm)
         norm = nn.BatchNorm1d if batch_norm else (lambda _: nn.Identity())
         self.bn1, self.bn2, self.bn3 = norm(channels), norm(channels), norm(channels)
         self.linear = nn.Linear(channels * 5, 10)
@@ -109,7 +107,7 @@ class BiGRU(nn.Module):
     def __init__(self, hidden: int = 6, pool: str = "flatten") -> None:
         super().__init__()
         self.pool = pool
-        self.gru = GRU(1, hidden, batch_first=True, bidirectional=True)
+        self.gru = nn.GRU(1, hidden, batch_first=True, bidirectional=True)
         features = 2 * hidden * (40 if pool == "flatten" else 2)
         self.linear = nn.Linear(features, 10)
 

@@ -164,7 +164,8 @@ class Doctor:
     treat: None (diagnose only), 'reduce_lr' (a ReduceLROnPlateau with factor `lr_factor` and patience
     `patience` on 'val_loss', or 'loss' without validation) or 'restart' (when the loss stalls on a plateau,
     re-initialise every module with `reset_parameters()` and the optimizer's state, up to `max_restarts` times;
-    at the end of the run the best attempt's weights are kept).
+    at the end of the run the best attempt's weights are kept; a run resumed from a checkpoint does not have the
+    weights of the attempts before it).
     """
 
     def __init__(
