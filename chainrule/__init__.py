@@ -153,5 +153,5 @@ subtract = sub
 multiply = mul
 divide = true_divide = div
 
-from chainrule import data, io, nn, optim, train  # noqa: E402  (the packages import the names above)
+from chainrule import data, diagnostics, io, nn, optim, train  # noqa: E402  (the packages import the names above)
 from chainrule.io import load, save  # noqa: E402

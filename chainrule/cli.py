@@ -794,6 +794,11 @@ def train_command(args: argparse.Namespace) -> int:
         except MissingDependencyError:
             _notice(f'note: matplotlib is not installed, so {PLOT_FILE} was skipped (pip install "chainrule[plot]")')
 
+    from chainrule.diagnostics import save_run_diagnostics
+
+    # diagnosis.json, lr.png and gradients.png, for `chainrule doctor`; curves.png already holds the losses.
+    diagnostics = save_run_diagnostics(folder, history, which=("lr", "gradients"))
+    written += [os.path.basename(path) for path in diagnostics]
     print(results_line(results), flush=True)
     _say(args, f"wrote {folder}: {', '.join(written)}")
     _say(args, f"evaluate it with: {PROG} evaluate {folder}")
@@ -1085,6 +1090,19 @@ def blas_threads(count: int) -> Any:
         yield
 
 
+def _add_doctor_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("folder", metavar="RUN_FOLDER", help="a run folder written by train (or holding a checkpoint)")
+    parser.add_argument("--plots", action="store_true", help="also draw the loss, lr and gradient plots as PNG")
+
+
+def doctor_command(args: argparse.Namespace) -> int:
+    """Print the training doctor's report on a finished run."""
+    from chainrule.diagnostics import report_run
+
+    print(report_run(args.folder, plots=args.plots))
+    return EXIT_OK
+
+
 # name -> (help, description, epilog, add the arguments, run); a new subcommand (doctor ...) is one entry.
 COMMANDS: dict[str, tuple[str, str, str | None, Callable[..., None], Callable[[argparse.Namespace], int]]] = {
     "train": (
@@ -1100,6 +1118,14 @@ COMMANDS: dict[str, tuple[str, str, str | None, Callable[..., None], Callable[[a
         None,
         _add_evaluate_arguments,
         evaluate_command,
+    ),
+    "doctor": (
+        "report what went wrong (or right) in a finished run",
+        "Read a run folder (diagnosis.json, else history.csv, else a checkpoint) and print the training doctor's "
+        "findings: vanishing or exploding gradients, dead units, plateaus, slow convergence, overfitting, NaN.",
+        None,
+        _add_doctor_arguments,
+        doctor_command,
     ),
 }
 
@@ -1141,7 +1167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: error: choose a command: {', '.join(COMMANDS)} (see '{PROG} --help')", file=sys.stderr)
         return EXIT_USAGE
     try:
-        with blas_threads(args.threads):
+        with blas_threads(getattr(args, "threads", 0)):
             return args.handler(args)
     except UsageError as error:
         print(f"{PROG}: error: {_one_line(str(error))} (see '{PROG} {args.command} --help')", file=sys.stderr)

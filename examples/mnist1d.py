@@ -25,7 +25,7 @@ Two recipes, each run for every seed given:
   training signal circularly shifted by a random -4..4 points (the generator itself translates the digits
   circularly, so a shifted signal is a plausible new sample).
 
-Run: `python examples/mnist1d.py` (all seven rows, three seeds, about ten minutes on one core);
+Run: `python examples/mnist1d.py` (all seven rows, three seeds, seven to ten minutes on one core);
 `--models cnn,cnn+ --seeds 0` for a quick look; `--help` for the rest.
 """
 

@@ -68,7 +68,15 @@ def cancer_run(tmp_path_factory: pytest.TempPathFactory) -> str:
 def test_default_train_reaches_95_percent_on_digits_and_writes_the_run_folder(default_run):
     folder, out = default_run
     assert accuracy_of(out) >= 0.95
-    assert sorted(os.listdir(folder)) == ["curves.png", "history.csv", "model.json", "model.safetensors"]
+    assert sorted(os.listdir(folder)) == [
+        "curves.png",
+        "diagnosis.json",
+        "gradients.png",
+        "history.csv",
+        "lr.png",
+        "model.json",
+        "model.safetensors",
+    ]
     with open(os.path.join(folder, "curves.png"), "rb") as handle:
         assert handle.read(8) == PNG_MAGIC
     with open(os.path.join(folder, "model.json")) as handle:
@@ -206,7 +214,7 @@ def test_without_matplotlib_the_png_is_skipped_with_a_one_line_notice(tmp_path, 
     code, out, err = run_cli("train", "--dataset", "moons", "--epochs", "2", "--quiet", "--output", tmp_path)
     assert code == 0
     assert len(err.strip().splitlines()) == 1 and "matplotlib" in err and "chainrule[plot]" in err
-    assert sorted(os.listdir(tmp_path)) == ["history.csv", "model.json", "model.safetensors"]
+    assert sorted(os.listdir(tmp_path)) == ["diagnosis.json", "history.csv", "model.json", "model.safetensors"]
     assert result_line(out).startswith("test accuracy: ")
 
 
@@ -363,3 +371,16 @@ def test_cnn_rejects_inputs_too_short_for_its_convolutions(tmp_path):
     np.savez(tmp_path / "short.npz", x=np.zeros((20, 2), np.float32), y=np.arange(20) % 2)
     code, _, err = run_cli("train", "--dataset", str(tmp_path / "short.npz"), "--model", "cnn")
     assert_one_error_line(code, err, 2, "too short")
+
+
+def test_train_writes_the_diagnosis_and_doctor_reads_it(default_run):
+    folder, _ = default_run
+    assert os.path.exists(os.path.join(folder, "diagnosis.json"))
+    code, out, _ = run_cli("doctor", folder)
+    assert code == 0
+    assert "diagnosis.json" in out and "Doctor" in out
+
+
+def test_doctor_on_a_missing_folder_is_one_line(tmp_path):
+    code, _, err = run_cli("doctor", str(tmp_path / "absent"))
+    assert_one_error_line(code, err, 1, "absent")
