@@ -174,50 +174,49 @@ class TopKAccuracy(Metric):
         return self.correct / self.count if self.count else math.nan
 
 
-class MeanSquaredError(Metric):
+class _MeanError(Metric):
+    """The mean over every element of the epoch of a per-element error of (output - target)."""
+
+    direction = "min"
+    default_name = ""
+
+    def __init__(self, name: str | None = None) -> None:
+        self.name = name or self.default_name
+        self.reset()
+
+    def reset(self) -> None:
+        self.total = 0.0
+        self.count = 0
+
+    def update(self, output: Any, target: Any) -> None:
+        target = _array(target)
+        diff = _same_size(self.name, _array(output), target) - target
+        self.total += self._error_sum(diff)
+        self.count += diff.size
+
+    def _error_sum(self, diff: np.ndarray) -> float:
+        raise NotImplementedError  # each subclass names its error
+
+    def compute(self) -> float:
+        return self.total / self.count if self.count else math.nan
+
+
+class MeanSquaredError(_MeanError):
     """The mean of (output - target)² over every element of the epoch."""
 
-    direction = "min"
+    default_name = "mse"
 
-    def __init__(self, name: str = "mse") -> None:
-        self.name = name
-        self.reset()
-
-    def reset(self) -> None:
-        self.total = 0.0
-        self.count = 0
-
-    def update(self, output: Any, target: Any) -> None:
-        target = _array(target)
-        diff = _same_size(self.name, _array(output), target) - target
-        self.total += float(np.vdot(diff, diff)) if diff.dtype.kind == "f" else float(np.sum(diff * diff))
-        self.count += diff.size
-
-    def compute(self) -> float:
-        return self.total / self.count if self.count else math.nan
+    def _error_sum(self, diff: np.ndarray) -> float:
+        return float(np.vdot(diff, diff)) if diff.dtype.kind == "f" else float(np.sum(diff * diff))
 
 
-class MeanAbsoluteError(Metric):
+class MeanAbsoluteError(_MeanError):
     """The mean of |output - target| over every element of the epoch."""
 
-    direction = "min"
+    default_name = "mae"
 
-    def __init__(self, name: str = "mae") -> None:
-        self.name = name
-        self.reset()
-
-    def reset(self) -> None:
-        self.total = 0.0
-        self.count = 0
-
-    def update(self, output: Any, target: Any) -> None:
-        target = _array(target)
-        diff = _same_size(self.name, _array(output), target) - target
-        self.total += float(np.abs(diff).sum(dtype=np.float64))
-        self.count += diff.size
-
-    def compute(self) -> float:
-        return self.total / self.count if self.count else math.nan
+    def _error_sum(self, diff: np.ndarray) -> float:
+        return float(np.abs(diff).sum(dtype=np.float64))
 
 
 class R2Score(Metric):
