@@ -11,6 +11,7 @@ OpenBLAS and OpenMP pools through `threadpoolctl.threadpool_limits`.
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 
@@ -43,7 +44,6 @@ restart_without_blas_overrides()
 
 # The imports below load NumPy (and its OpenBLAS): they must come after the restart above.
 import importlib  # noqa: E402
-import itertools  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable, Sequence  # noqa: E402
@@ -235,6 +235,60 @@ def chainrule_missing(build: Callable[[], Any]) -> str | None:
     except (NotImplementedError, ImportError, AttributeError) as error:
         return f"{type(error).__name__}: {error}"
     return None
+
+
+def training_step(model: Any, loss_fn: Any, optimizer: Any, x: Any, y: Any) -> Any:
+    """zero_grad, forward, loss, backward, step: the same code drives chainrule and PyTorch."""
+    optimizer.zero_grad()
+    loss = loss_fn(model(x), y)
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
+def cycling_step(step: Callable[[Any, Any], Any], batches: Sequence[tuple[Any, Any]]) -> Callable[[], Any]:
+    """A no-argument step that trains on the next batch of `batches`, round and round."""
+    cycle = itertools.cycle(batches)
+
+    def run() -> Any:
+        x, y = next(cycle)
+        return step(x, y)
+
+    return run
+
+
+def framework_steps(
+    build_chainrule: Callable[[], tuple[Any, Any, Any]],
+    build_torch: Callable[[ModuleType], tuple[Any, Any, Any]],
+    batches: Sequence[tuple[Any, Any]],
+) -> dict[str, tuple[Callable[[Any, Any], float], list]]:
+    """{library: (step(x, y) -> loss as float, that library's batches)} for chainrule and, when installed,
+    PyTorch; each build returns (model, loss_fn, optimizer) starting from the same weights."""
+    libraries: dict[str, tuple[Callable[[Any, Any], float], list]] = {}
+
+    def chainrule_side() -> tuple[Callable[[Any, Any], float], list]:
+        import chainrule as cr
+
+        model, loss_fn, optimizer = build_chainrule()
+        own = [(cr.from_numpy(x), cr.from_numpy(y)) for x, y in batches]
+        return (lambda x, y: training_step(model, loss_fn, optimizer, x, y).item()), own
+
+    def probe() -> None:
+        step, own = chainrule_side()
+        step(*own[0])
+
+    missing = chainrule_missing(probe)
+    if missing is None:
+        libraries["chainrule"] = chainrule_side()
+    else:
+        print(f"  [skip] chainrule is not ready: {missing}")
+
+    torch = optional_import("torch")
+    if torch is not None:
+        model, loss_fn, optimizer = build_torch(torch)
+        own = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in batches]
+        libraries["torch"] = ((lambda x, y: training_step(model, loss_fn, optimizer, x, y).item()), own)
+    return libraries
 
 
 # -- the summary row --------------------------------------------------------------------------------------------

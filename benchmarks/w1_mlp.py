@@ -22,8 +22,7 @@ from __future__ import annotations
 import _common  # before NumPy: restarts the process without OpenBLAS's kernel overrides
 
 # isort: split
-import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -182,53 +181,11 @@ def build_torch(torch: Any, weights: Sequence[np.ndarray]) -> tuple[Any, Any, An
     return model, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
 
 
-def training_step(model: Any, loss_fn: Any, optimizer: Any, x: Any, y: Any) -> Any:
-    """zero_grad, forward, loss, backward, step: the same code drives chainrule and PyTorch."""
-    optimizer.zero_grad()
-    loss = loss_fn(model(x), y)
-    loss.backward()
-    optimizer.step()
-    return loss
-
-
-def cycling_step(step: Callable[[Any, Any], Any], batches: Sequence[tuple[Any, Any]]) -> Callable[[], Any]:
-    """A no-argument step that trains on the next batch of `batches`, round and round."""
-    cycle = itertools.cycle(batches)
-
-    def run() -> Any:
-        x, y = next(cycle)
-        return step(x, y)
-
-    return run
-
-
 def steps_by_library(weights: Sequence[np.ndarray], batches: Sequence[tuple[np.ndarray, np.ndarray]]) -> dict:
     """{library: (step(x, y) -> loss as float, that library's batches)}, for the libraries available."""
-    libraries: dict[str, tuple[Callable[[Any, Any], float], list]] = {}
-
-    def chainrule_side() -> tuple[Callable[[Any, Any], float], list]:
-        import chainrule as cr
-
-        model, loss_fn, optimizer = build_chainrule(weights)
-        own = [(cr.from_numpy(x), cr.from_numpy(y)) for x, y in batches]
-        return (lambda x, y: training_step(model, loss_fn, optimizer, x, y).item()), own
-
-    def probe() -> None:
-        step, own = chainrule_side()
-        step(*own[0])
-
-    missing = _common.chainrule_missing(probe)
-    if missing is None:
-        libraries["chainrule"] = chainrule_side()
-    else:
-        print(f"  [skip] chainrule is not ready: {missing}")
-
-    torch = _common.optional_import("torch")
-    if torch is not None:
-        model, loss_fn, optimizer = build_torch(torch, weights)
-        own = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in batches]
-        libraries["torch"] = ((lambda x, y: training_step(model, loss_fn, optimizer, x, y).item()), own)
-
+    libraries = _common.framework_steps(
+        lambda: build_chainrule(weights), lambda torch: build_torch(torch, weights), batches
+    )
     for name, transposed in (("numpy (out,in)", False), ("numpy (in,out)", True)):
         net = NumpyMLP(weights, BATCH, LR, MOMENTUM, transposed)
         libraries[name] = (net.step, list(batches))
@@ -248,7 +205,7 @@ def main() -> dict[str, Any]:
     agreement = max(abs(a - b) for values in losses.values() for a, b in zip(values, reference))
     print(f"  losses of the first 3 steps agree across libraries to {agreement:.1e} (e.g. {reference[0]:.5f})")
 
-    steps = {name: cycling_step(step, own) for name, (step, own) in fresh.items()}
+    steps = {name: _common.cycling_step(step, own) for name, (step, own) in fresh.items()}
     times = _common.interleaved_step_times(steps, BLOCK, ROUNDS, WARMUP)
     for name, values in times.items():
         print("  " + _common.describe_times(name, values))

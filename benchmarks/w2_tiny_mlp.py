@@ -16,11 +16,10 @@ from __future__ import annotations
 import _common  # before NumPy: restarts the process without OpenBLAS's kernel overrides
 
 # isort: split
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from w1_mlp import cycling_step, training_step
 
 SIZES = (2, 16, 16, 1)
 BATCH = 8
@@ -133,31 +132,9 @@ def build_torch(torch: Any, weights: Sequence[np.ndarray]) -> tuple[Any, Any, An
 
 def steps_by_library(weights: Sequence[np.ndarray], batches: Sequence[tuple[np.ndarray, np.ndarray]]) -> dict:
     """{library: (step(x, y) -> loss as float, that library's batches)}, for the libraries available."""
-    libraries: dict[str, tuple[Callable[[Any, Any], float], list]] = {}
-
-    def chainrule_side() -> tuple[Callable[[Any, Any], float], list]:
-        import chainrule as cr
-
-        model, loss_fn, optimizer = build_chainrule(weights)
-        own = [(cr.from_numpy(x), cr.from_numpy(y)) for x, y in batches]
-        return (lambda x, y: training_step(model, loss_fn, optimizer, x, y).item()), own
-
-    def probe() -> None:
-        step, own = chainrule_side()
-        step(*own[0])
-
-    missing = _common.chainrule_missing(probe)
-    if missing is None:
-        libraries["chainrule"] = chainrule_side()
-    else:
-        print(f"  [skip] chainrule is not ready: {missing}")
-
-    torch = _common.optional_import("torch")
-    if torch is not None:
-        model, loss_fn, optimizer = build_torch(torch, weights)
-        own = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in batches]
-        libraries["torch"] = ((lambda x, y: training_step(model, loss_fn, optimizer, x, y).item()), own)
-
+    libraries = _common.framework_steps(
+        lambda: build_chainrule(weights), lambda torch: build_torch(torch, weights), batches
+    )
     net = NumpyTinyMLP(weights, BATCH, LR)
     libraries["numpy"] = (net.step, list(batches))
     return libraries
@@ -175,7 +152,7 @@ def main() -> dict[str, Any]:
     agreement = max(abs(a - b) for values in losses.values() for a, b in zip(values, reference))
     print(f"  losses of the first 3 steps agree across libraries to {agreement:.1e} (e.g. {reference[0]:.5f})")
 
-    steps = {name: cycling_step(step, own) for name, (step, own) in fresh.items()}
+    steps = {name: _common.cycling_step(step, own) for name, (step, own) in fresh.items()}
     times = _common.interleaved_step_times(steps, BLOCK, ROUNDS, WARMUP)
     for name, values in times.items():
         print("  " + _common.describe_times(name, values, unit=1e6, suffix="us"))

@@ -27,7 +27,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from w1_mlp import cycling_step, training_step
 
 BATCH = 64
 CLASSES = 10
@@ -106,31 +105,7 @@ def build_torch(torch: Any, weights: Sequence[np.ndarray]) -> tuple[Any, Any, An
 
 def steps_by_library(weights: Sequence[np.ndarray], batches: Sequence[tuple[np.ndarray, np.ndarray]]) -> dict:
     """{library: (step(x, y) -> loss as float, that library's batches)}, for the libraries available."""
-    libraries: dict[str, tuple[Callable[[Any, Any], float], list]] = {}
-
-    def chainrule_side() -> tuple[Callable[[Any, Any], float], list]:
-        import chainrule as cr
-
-        model, loss_fn, optimizer = build_chainrule(weights)
-        own = [(cr.from_numpy(x), cr.from_numpy(y)) for x, y in batches]
-        return (lambda x, y: training_step(model, loss_fn, optimizer, x, y).item()), own
-
-    def probe() -> None:
-        step, own = chainrule_side()
-        step(*own[0])
-
-    missing = _common.chainrule_missing(probe)
-    if missing is None:
-        libraries["chainrule"] = chainrule_side()
-    else:
-        print(f"  [skip] chainrule is not ready: {missing}")
-
-    torch = _common.optional_import("torch")
-    if torch is not None:
-        model, loss_fn, optimizer = build_torch(torch, weights)
-        own = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in batches]
-        libraries["torch"] = ((lambda x, y: training_step(model, loss_fn, optimizer, x, y).item()), own)
-    return libraries
+    return _common.framework_steps(lambda: build_chainrule(weights), lambda torch: build_torch(torch, weights), batches)
 
 
 # -- where chainrule's time goes ----------------------------------------------------------------------------------
@@ -214,10 +189,10 @@ def profile_torch(weights: Sequence[np.ndarray], batches: Sequence[tuple[np.ndar
     model, loss_fn, optimizer = build_torch(torch, weights)
     own = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in batches]
     for i in range(20):
-        training_step(model, loss_fn, optimizer, *own[i % len(own)])
+        _common.training_step(model, loss_fn, optimizer, *own[i % len(own)])
     with profile() as prof:
         for i in range(50):
-            training_step(model, loss_fn, optimizer, *own[i % len(own)])
+            _common.training_step(model, loss_fn, optimizer, *own[i % len(own)])
     print("torch step breakdown (50 steps):")
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
 
@@ -237,7 +212,7 @@ def main(profile: bool = False) -> dict[str, Any]:
     else:
         agreement = None
 
-    steps = {name: cycling_step(step, own) for name, (step, own) in fresh.items()}
+    steps = {name: _common.cycling_step(step, own) for name, (step, own) in fresh.items()}
     times = _common.interleaved_step_times(steps, BLOCK, ROUNDS, WARMUP)
     for name, values in times.items():
         print("  " + _common.describe_times(name, values))

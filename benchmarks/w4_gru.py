@@ -17,7 +17,6 @@ from __future__ import annotations
 import _common  # before NumPy: restarts the process without OpenBLAS's kernel overrides
 
 # isort: split
-import itertools
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -93,16 +92,6 @@ def training_step(model: Any, loss_fn: Any, optimizer: Any, x: Any, y: Any) -> A
     return loss
 
 
-def cycling_step(step: Callable[[Any, Any], Any], batches: Sequence[tuple[Any, Any]]) -> Callable[[], Any]:
-    cycle = itertools.cycle(batches)
-
-    def run() -> Any:
-        x, y = next(cycle)
-        return step(x, y)
-
-    return run
-
-
 def steps_by_library(batches: Sequence[tuple[np.ndarray, np.ndarray]]) -> dict:
     """{library: (step(x, y) -> loss as float, that library's batches)}, for the libraries available."""
     libraries: dict[str, tuple[Callable[[Any, Any], float], list]] = {}
@@ -149,7 +138,7 @@ def profile(batches: Sequence[tuple[np.ndarray, np.ndarray]], steps: int = 30) -
     import pstats
 
     step, own = steps_by_library(batches)["chainrule"]
-    run = cycling_step(step, own)
+    run = _common.cycling_step(step, own)
     for _ in range(WARMUP):
         run()
     profiler = cProfile.Profile()
@@ -177,7 +166,7 @@ def main() -> dict[str, Any]:
     else:
         agreement = None
 
-    steps = {name: cycling_step(step, own) for name, (step, own) in fresh.items()}
+    steps = {name: _common.cycling_step(step, own) for name, (step, own) in fresh.items()}
     times = _common.interleaved_step_times(steps, BLOCK, ROUNDS, WARMUP)
     for name, values in times.items():
         print("  " + _common.describe_times(name, values))

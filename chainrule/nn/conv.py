@@ -151,13 +151,10 @@ class _ConvNd(Module):
         raise ShapeError(f"{self!r}: expected input ({batched}) or ({unbatched}), got {got}")
 
 
-class Conv2d(_ConvNd):
-    """2-d convolution (cross-correlation) over (N, C_in, H, W) or (C_in, H, W) -> (N, C_out, Ho, Wo).
+class _PlainConvNd(_ConvNd):
+    """Conv1d and Conv2d: PyTorch's signature, and a forward that pads for non-zero padding modes."""
 
-    Ho = (H + 2*padding - dilation*(kH - 1) - 1) // stride + 1 (likewise Wo). padding: an int, a tuple,
-    'valid' or 'same'; padding_mode 'zeros', 'reflect', 'replicate' or 'circular'. weight: (C_out,
-    C_in/groups, kH, kW); bias: (C_out,).
-    """
+    _function: Any  # conv1d or conv2d
 
     def __init__(
         self,
@@ -180,19 +177,38 @@ class Conv2d(_ConvNd):
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002 (PyTorch's name)
         shape = input.shape
-        if len(shape) != 4 or shape[1] != self.in_channels:
-            self._check_input(input)
+        if len(shape) != self._spatial + 2 or shape[1] != self.in_channels:
+            self._check_input(input)  # unbatched input passes; anything else raises naming the layer
         if self.padding_mode != "zeros":
             padded = pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
-            return conv2d(padded, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
-        return conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+            return self._function(padded, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+        return self._function(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
 
-class Conv1d(_ConvNd):
+class Conv2d(_PlainConvNd):
+    """2-d convolution (cross-correlation) over (N, C_in, H, W) or (C_in, H, W) -> (N, C_out, Ho, Wo).
+
+    Ho = (H + 2*padding - dilation*(kH - 1) - 1) // stride + 1 (likewise Wo). padding: an int, a tuple,
+    'valid' or 'same'; padding_mode 'zeros', 'reflect', 'replicate' or 'circular'. weight: (C_out,
+    C_in/groups, kH, kW); bias: (C_out,).
+    """
+
+    _function = staticmethod(conv2d)
+
+
+class Conv1d(_PlainConvNd):
     """1-d convolution (cross-correlation) over (N, C_in, L) or (C_in, L) -> (N, C_out, Lo),
     Lo = (L + 2*padding - dilation*(kL - 1) - 1) // stride + 1. weight: (C_out, C_in/groups, kL)."""
 
     _spatial = 1
+    _function = staticmethod(conv1d)
+
+
+class _ConvTransposeNd(_ConvNd):
+    """ConvTranspose1d and ConvTranspose2d: PyTorch's signature, and output_size -> output_padding."""
+
+    _transposed = True
+    _function: Any  # conv_transpose1d or conv_transpose2d
 
     def __init__(
         self,
@@ -200,29 +216,26 @@ class Conv1d(_ConvNd):
         out_channels: int,
         kernel_size: int | Sequence[int],
         stride: int | Sequence[int] = 1,
-        padding: int | Sequence[int] | str = 0,
-        dilation: int | Sequence[int] = 1,
+        padding: int | Sequence[int] = 0,
+        output_padding: int | Sequence[int] = 0,
         groups: int = 1,
         bias: bool = True,
+        dilation: int | Sequence[int] = 1,
         padding_mode: str = "zeros",
         device: Any = None,
         dtype: DTypeLike = None,
     ) -> None:
         super().__init__(
-            in_channels, out_channels, kernel_size, stride, padding, dilation, 0, groups, bias, padding_mode,
-            device, dtype,
+            in_channels, out_channels, kernel_size, stride, padding, dilation, output_padding, groups, bias,
+            padding_mode, device, dtype,
         )  # fmt: skip
 
-    def forward(self, input: Tensor) -> Tensor:  # noqa: A002 (PyTorch's name)
+    def forward(self, input: Tensor, output_size: Sequence[int] | None = None) -> Tensor:  # noqa: A002
         self._check_input(input)
-        if self.padding_mode != "zeros":
-            padded = pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
-            return conv1d(padded, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
-        return conv1d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
-
-
-class _ConvTransposeNd(_ConvNd):
-    _transposed = True
+        output_padding = self._output_padding(input, output_size)
+        return self._function(
+            input, self.weight, self.bias, self.stride, self.padding, output_padding, self.groups, self.dilation
+        )
 
     def _output_padding(self, input: Tensor, output_size: Sequence[int] | None) -> tuple[int, ...]:  # noqa: A002
         """output_padding, or the one that makes the output `output_size` (its last dims are the spatial size)."""
@@ -256,32 +269,7 @@ class ConvTranspose2d(_ConvTransposeNd):
     Ho = (H - 1)*stride - 2*padding + dilation*(kH - 1) + output_padding + 1 (likewise Wo).
     weight: (C_in, C_out/groups, kH, kW); bias: (C_out,). forward(input, output_size) picks output_padding."""
 
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int | Sequence[int],
-        stride: int | Sequence[int] = 1,
-        padding: int | Sequence[int] = 0,
-        output_padding: int | Sequence[int] = 0,
-        groups: int = 1,
-        bias: bool = True,
-        dilation: int | Sequence[int] = 1,
-        padding_mode: str = "zeros",
-        device: Any = None,
-        dtype: DTypeLike = None,
-    ) -> None:
-        super().__init__(
-            in_channels, out_channels, kernel_size, stride, padding, dilation, output_padding, groups, bias,
-            padding_mode, device, dtype,
-        )  # fmt: skip
-
-    def forward(self, input: Tensor, output_size: Sequence[int] | None = None) -> Tensor:  # noqa: A002
-        self._check_input(input)
-        output_padding = self._output_padding(input, output_size)
-        return conv_transpose2d(
-            input, self.weight, self.bias, self.stride, self.padding, output_padding, self.groups, self.dilation
-        )
+    _function = staticmethod(conv_transpose2d)
 
 
 class ConvTranspose1d(_ConvTransposeNd):
@@ -289,30 +277,4 @@ class ConvTranspose1d(_ConvTransposeNd):
     Lo = (L - 1)*stride - 2*padding + dilation*(kL - 1) + output_padding + 1. weight: (C_in, C_out/groups, kL)."""
 
     _spatial = 1
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        kernel_size: int | Sequence[int],
-        stride: int | Sequence[int] = 1,
-        padding: int | Sequence[int] = 0,
-        output_padding: int | Sequence[int] = 0,
-        groups: int = 1,
-        bias: bool = True,
-        dilation: int | Sequence[int] = 1,
-        padding_mode: str = "zeros",
-        device: Any = None,
-        dtype: DTypeLike = None,
-    ) -> None:
-        super().__init__(
-            in_channels, out_channels, kernel_size, stride, padding, dilation, output_padding, groups, bias,
-            padding_mode, device, dtype,
-        )  # fmt: skip
-
-    def forward(self, input: Tensor, output_size: Sequence[int] | None = None) -> Tensor:  # noqa: A002
-        self._check_input(input)
-        output_padding = self._output_padding(input, output_size)
-        return conv_transpose1d(
-            input, self.weight, self.bias, self.stride, self.padding, output_padding, self.groups, self.dilation
-        )
+    _function = staticmethod(conv_transpose1d)
