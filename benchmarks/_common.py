@@ -22,16 +22,19 @@ _RESTARTED_FLAG = "CHAINRULE_BENCH_BLAS_RESTARTED"
 def restart_without_blas_overrides() -> None:
     """Re-execute this interpreter without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE when either is set.
 
-    Only for a process started as a script (`python benchmarks/run.py`, `python -m ...`): an interactive session
-    or a test run that imports this module keeps going untouched. The OpenBLAS library reads these variables
+    Only for a process started as one of the benchmark scripts (`python benchmarks/run.py`): an interactive
+    session, or a test run that imports this module, keeps going untouched. The OpenBLAS library reads these variables
     when it is loaded, so this must run before NumPy is imported; re-executing is the only way to get a
     process whose loader never saw them.
     """
     if not any(name in os.environ for name in BLAS_OVERRIDES) or os.environ.get(_RESTARTED_FLAG):
         return
     main = sys.modules.get("__main__")
-    if main is None or not getattr(main, "__file__", None) or not sys.argv or not os.path.isfile(sys.argv[0]):
+    main_file = getattr(main, "__file__", None)
+    if not main_file or not sys.argv or not os.path.isfile(sys.argv[0]):
         return
+    if os.path.dirname(os.path.abspath(main_file)) != os.path.dirname(os.path.abspath(__file__)):
+        return  # imported by another program (pytest): never restart it
     env = {key: value for key, value in os.environ.items() if key not in BLAS_OVERRIDES}
     env[_RESTARTED_FLAG] = ",".join(f"{name}={os.environ[name]}" for name in BLAS_OVERRIDES if name in os.environ)
     sys.stdout.flush()

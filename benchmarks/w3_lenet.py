@@ -67,16 +67,15 @@ def make_batches(n_batches: int = N_BATCHES, seed: int = SEED) -> list[tuple[np.
     ]
 
 
-def lenet(nn: Any, conv2d: Any, max_pool2d: Any) -> Any:
-    """LeNet-5 from a library's `nn` namespace (the layer classes passed separately, so that chainrule's can
-    come from their own modules before they are exported from chainrule.nn)."""
+def lenet(nn: Any) -> Any:
+    """LeNet-5 from a library's `nn` namespace (chainrule's and PyTorch's share the names)."""
     return nn.Sequential(
-        conv2d(*CONVS[0][1::-1], CONVS[0][2]),
+        nn.Conv2d(*CONVS[0][1::-1], CONVS[0][2]),
         nn.ReLU(),
-        max_pool2d(2),
-        conv2d(*CONVS[1][1::-1], CONVS[1][2]),
+        nn.MaxPool2d(2),
+        nn.Conv2d(*CONVS[1][1::-1], CONVS[1][2]),
         nn.ReLU(),
-        max_pool2d(2),
+        nn.MaxPool2d(2),
         nn.Flatten(),
         nn.Linear(LINEAR[0], LINEAR[1]),
         nn.ReLU(),
@@ -88,17 +87,15 @@ def lenet(nn: Any, conv2d: Any, max_pool2d: Any) -> Any:
 
 def build_chainrule(weights: Sequence[np.ndarray]) -> tuple[Any, Any, Any]:
     from chainrule import nn, optim
-    from chainrule.nn.conv import Conv2d
-    from chainrule.nn.pooling import MaxPool2d
 
-    model = lenet(nn, Conv2d, MaxPool2d)
+    model = lenet(nn)
     _common.load_chainrule_weights(model, weights)
     return model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
 
 
 def build_torch(torch: Any, weights: Sequence[np.ndarray]) -> tuple[Any, Any, Any]:
     nn = torch.nn
-    model = lenet(nn, nn.Conv2d, nn.MaxPool2d)
+    model = lenet(nn)
     _common.load_torch_weights(torch, model, weights)
     return model, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
 

@@ -65,23 +65,6 @@ def build(nn: Any) -> Any:
     return LanguageModel()
 
 
-def chainrule_nn() -> Any:
-    """chainrule.nn, or, while chainrule.nn does not export the layers yet, a namespace of them taken from their
-    modules."""
-    from types import SimpleNamespace
-
-    from chainrule import nn
-
-    if hasattr(nn, "GRU") and hasattr(nn, "Embedding"):
-        return nn
-    from chainrule.nn.rnn import GRU
-    from chainrule.nn.sparse import Embedding
-
-    return SimpleNamespace(
-        Module=nn.Module, Embedding=Embedding, GRU=GRU, Linear=nn.Linear, CrossEntropyLoss=nn.CrossEntropyLoss
-    )
-
-
 def training_step(model: Any, loss_fn: Any, optimizer: Any, x: Any, y: Any) -> Any:
     """zero_grad, forward, loss, backward, step: the same code drives chainrule and PyTorch."""
     optimizer.zero_grad()
@@ -108,10 +91,9 @@ def steps_by_library(batches: Sequence[tuple[np.ndarray, np.ndarray]]) -> dict:
 
     def chainrule_side() -> tuple[Callable[[Any, Any], float], list]:
         import chainrule as cr
-        from chainrule import optim
+        from chainrule import nn, optim
 
         cr.manual_seed(SEED)
-        nn = chainrule_nn()
         model = build(nn)
         if reference is not None:
             model.load_state_dict(reference)

@@ -33,7 +33,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from w1_mlp import BATCH, LR, MOMENTUM, SIZES, NumpyMLP, build_chainrule, build_torch, training_step
+from _common import training_step
+from w1_mlp import BATCH, LR, MOMENTUM, SIZES, NumpyMLP, build_chainrule, build_torch
 
 N_SAMPLES = 20_000
 EPOCHS = 2
