@@ -107,16 +107,50 @@ def _raise_freed(op: str) -> None:
     )
 
 
+# -- who holds a gradient ------------------------------------------------------------------------------------
+# The walk below hands each gradient array to one function at a time and keeps no other reference to it. When
+# nothing else holds the array either (no other gradient in flight, no hook, no closure, no view of it), the
+# function it is handed to may keep it (a leaf's .grad, without a copy) or overwrite it (an op's backward,
+# writing its result into the gradient's own memory, which is still in cache, instead of a fresh array: relu's
+# backward runs twice as fast so on LeNet's first layer). sys.getrefcount tells: its count for an array that
+# only the walk holds is measured below on this interpreter, through the same calls, rather than assumed (what
+# a call adds to the count differs between Python versions). Any other holder adds at least one reference, so
+# the check can only err towards copying.
+
+
+def _references_in_callee(array: np.ndarray) -> int:
+    return sys.getrefcount(array)
+
+
+def _references_two_calls_down(array: np.ndarray) -> int:
+    return _references_in_callee(array)
+
+
+def _unshared_references() -> tuple[int, int]:
+    """(count seen by a function the walk calls with its local, count seen by a function that an op's
+    backward calls with its argument) for an array held by nothing else."""
+    array = np.empty(1)
+    return _references_in_callee(array), _references_two_calls_down(array)
+
+
+_UNSHARED_IN_LEAF, _UNSHARED_IN_OP = _unshared_references()
+
+
+def owns(grad: np.ndarray) -> bool:
+    """Whether an op's backward, called by `backward` below, may overwrite the gradient `grad` it was handed
+    and return it as (part of) its result. Call it directly from the backward closure, on its argument."""
+    return grad.base is None and grad.flags.writeable and sys.getrefcount(grad) <= _UNSHARED_IN_OP
+
+
 def _accumulate_leaf(leaf: Any, grad: np.ndarray) -> None:
     """Add `grad` into `leaf.grad`, as PyTorch does. Take the array without a copy when nobody else holds it."""
     if grad.dtype != leaf.data.dtype:
         grad = grad.astype(leaf.data.dtype)
     current = leaf.grad
     if current is None:
-        # Three references (backward's local, this argument, getrefcount's own): no other gradient, closure,
-        # user array or view holds the array, so it can become the leaf's .grad without a copy. Otherwise
-        # copy, or an in-place edit of one leaf's grad (clipping, accumulation) would change another's.
-        if grad.base is not None or sys.getrefcount(grad) > 3 or not grad.flags.writeable:
+        # Held by nothing but the walk: it can become the leaf's .grad without a copy. Otherwise copy, or an
+        # in-place edit of one leaf's grad (clipping, accumulation) would change another's.
+        if grad.base is not None or sys.getrefcount(grad) > _UNSHARED_IN_LEAF or not grad.flags.writeable:
             grad = np.array(grad, copy=True)
         leaf.grad = leaf._wrap(grad)
     elif current.data.shape == grad.shape:

@@ -228,3 +228,91 @@ def test_gradient_dtype_follows_the_leaf():
     x = cr.tensor(np.array([1.0, 2.0]))  # float64 input promotes the product
     (w * x).sum().backward()
     assert w.grad.dtype == np.float32
+
+
+# -- ops that overwrite the gradient they are handed (autograd.owns) ------------------------------------------
+
+
+def _probe(x: cr.Tensor, verdicts: list[bool]) -> cr.Tensor:
+    """x * 2, recording whether its backward was allowed to overwrite the gradient it was handed."""
+    from chainrule.autograd import owns
+    from chainrule.tensor import result
+
+    def backward(grad: np.ndarray) -> tuple:
+        verdicts.append(owns(grad))
+        return (grad * 2,)
+
+    return result(x.data * 2, (x,), backward, "probe")
+
+
+def test_an_op_owns_a_fresh_gradient_that_only_the_walk_holds():
+    verdicts: list[bool] = []
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    (_probe(x, verdicts) * 3.0).sum().backward()  # mul's backward makes a fresh array for the probe
+    assert verdicts == [True]
+
+
+def test_an_op_does_not_own_a_gradient_that_a_hook_keeps_or_another_op_shares():
+    verdicts: list[bool] = []
+    kept: list[np.ndarray] = []
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    y = _probe(x, verdicts)
+    y.register_hook(kept.append)
+    (y * 3.0).sum().backward()
+    # a view of the gradient (sum's broadcast, a reshape) is never owned either
+    _probe(x, verdicts).sum().backward()
+    assert verdicts == [False, False]
+    np.testing.assert_allclose(kept[0], [3.0, 3.0])
+    # add hands one array to both of its inputs: the first probe to run may not overwrite it; once it is done,
+    # the array is the second's alone
+    verdicts.clear()
+    x.grad = None
+    (_probe(x, verdicts) + _probe(x, verdicts)).mul(3.0).sum().backward()
+    assert verdicts == [False, True]
+    np.testing.assert_allclose(x.grad.data, [12.0, 12.0])
+
+
+def test_relu_overwriting_its_gradient_leaves_shared_and_retained_gradients_intact():
+    a = cr.tensor([1.0, -2.0, 3.0], requires_grad=True)
+    b = cr.tensor([-1.0, 2.0, 3.0], requires_grad=True)
+    total = a.relu() + b.relu()  # add hands the same gradient array to both relus
+    total.retain_grad()
+    seen: list[np.ndarray] = []
+    scaled = total * cr.tensor([1.0, 2.0, 4.0])
+    scaled.register_hook(seen.append)
+    (scaled * 1.0).sum().backward()
+    np.testing.assert_allclose(a.grad.data, [1.0, 0.0, 4.0])
+    np.testing.assert_allclose(b.grad.data, [0.0, 2.0, 4.0])
+    np.testing.assert_allclose(total.grad.data, [1.0, 2.0, 4.0])
+    np.testing.assert_allclose(seen[0], [1.0, 1.0, 1.0])
+
+
+@pytest.mark.parametrize("op", ["relu", "tanh", "sigmoid", "exp", "neg", "mul", "dropout", "hardtanh"])
+def test_ops_that_may_overwrite_their_gradient_give_the_same_gradients_either_way(op):
+    rng = np.random.default_rng(0)
+    data = rng.standard_normal((4, 5)).astype(np.float32)
+    weights = rng.standard_normal((4, 5)).astype(np.float32)
+    functions = {
+        "relu": lambda t: t.relu(),
+        "tanh": lambda t: t.tanh(),
+        "sigmoid": lambda t: t.sigmoid(),
+        "exp": lambda t: t.exp(),
+        "neg": lambda t: -t,
+        "mul": lambda t: t * cr.tensor(weights),
+        "dropout": lambda t: cr.nn.functional.dropout(t, 0.5, generator=cr.Generator().manual_seed(1)),
+        "hardtanh": lambda t: cr.nn.functional.hardtanh(t, -0.5, 0.5),
+    }
+    grads = []
+    for keep in (False, True):  # a hook that keeps the gradient makes it shared: the op then copies
+        x = cr.tensor(data, requires_grad=True)
+        y = functions[op](x)
+        z = y * cr.tensor(weights)  # a fresh gradient for y's op
+        if keep:
+            y.register_hook(lambda grad: None)  # holds no reference: still owned...
+            kept: list[np.ndarray] = []
+            y.register_hook(kept.append)  # ...this one holds one
+        z.sum().backward()
+        grads.append(x.grad.data.copy())
+        if keep:
+            np.testing.assert_array_equal(kept[0], weights)  # the kept gradient was not overwritten
+    np.testing.assert_array_equal(grads[0], grads[1])

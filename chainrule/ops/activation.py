@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.autograd import owns
 from chainrule.errors import ArgumentError, DimError, DTypeError
 from chainrule.ops._util import normalize_dim, resolve_dim_alias
 from chainrule.tensor import DTypeLike, Tensor, as_dtype, as_tensor_arg, result
@@ -87,6 +88,8 @@ def relu(x: Tensor) -> Tensor:
     out = np.maximum(data, 0)
 
     def backward(grad: np.ndarray) -> tuple:
+        if owns(grad):
+            return (np.multiply(grad, data > 0, out=grad),)
         return (grad * (data > 0),)
 
     return _result(out, x, backward, "relu")
@@ -119,7 +122,8 @@ def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
     out = np.clip(data, low, high)
 
     def backward(grad: np.ndarray) -> tuple:
-        return (grad * ((data > low) & (data < high)),)
+        inside = (data > low) & (data < high)
+        return (np.multiply(grad, inside, out=grad) if owns(grad) else grad * inside,)
 
     return _result(out, x, backward, "hardtanh")
 

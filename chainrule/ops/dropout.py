@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.autograd import grad_mode
+from chainrule.autograd import grad_mode, owns
 from chainrule.errors import ArgumentError, DTypeError, ShapeError, shape_str
 from chainrule.random import Generator, numpy_generator
 from chainrule.tensor import Tensor, as_tensor_arg, result
@@ -61,7 +61,7 @@ def _apply(x: Tensor, p: float, mask_shape: tuple[int, ...], inplace: bool, gene
     out = X * mask
 
     def backward(grad: np.ndarray) -> tuple:
-        return (grad * mask,)
+        return (np.multiply(grad, mask, out=grad) if owns(grad) else grad * mask,)
 
     return result(out, (x,), backward, "dropout")
 

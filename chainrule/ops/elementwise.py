@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.autograd import owns
 from chainrule.errors import DTypeError, ShapeError, shape_str
 from chainrule.ops._util import unbroadcast
 from chainrule.tensor import DTypeLike, Tensor, as_dtype, as_tensor_arg, constant, result
@@ -84,10 +85,12 @@ def mul(a: Operand, b: Operand) -> Tensor:
         raise _broadcast_error("mul", a, b) from None
 
     def backward(grad: np.ndarray) -> tuple:
-        return (
-            unbroadcast(grad * b.data, a.data.shape) if a.requires_grad else None,
-            unbroadcast(grad * a.data, b.data.shape) if b.requires_grad else None,
-        )
+        grad_b = unbroadcast(grad * a.data, b.data.shape) if b.requires_grad else None
+        if not a.requires_grad:
+            return None, grad_b
+        # grad's last use: a's gradient may take its memory
+        grad_a = np.multiply(grad, b.data, out=grad) if owns(grad) and grad.dtype == out.dtype else grad * b.data
+        return unbroadcast(grad_a, a.data.shape), grad_b
 
     return result(out, (a, b), backward, "mul")
 
@@ -168,7 +171,7 @@ def neg(a: Tensor) -> Tensor:
     """-a."""
 
     def backward(grad: np.ndarray) -> tuple:
-        return (-grad,)
+        return (np.negative(grad, out=grad) if owns(grad) else -grad,)
 
     return result(-a.data, (a,), backward, "neg")
 
@@ -212,7 +215,7 @@ def exp(a: Tensor) -> Tensor:
     out = np.exp(_float_input(a, "exp"))
 
     def backward(grad: np.ndarray) -> tuple:
-        return (grad * out,)
+        return (np.multiply(grad, out, out=grad) if owns(grad) else grad * out,)
 
     return result(out, (a,), backward, "exp")
 
@@ -300,7 +303,9 @@ def tanh(a: Tensor) -> Tensor:
     out = np.tanh(_float_input(a, "tanh"))
 
     def backward(grad: np.ndarray) -> tuple:
-        return (grad * (1 - out * out),)
+        local = np.multiply(out, out, out=np.empty_like(out))  # out=: an array even when out is 0-d
+        np.subtract(1, local, out=local)
+        return (np.multiply(local, grad, out=local),)
 
     return result(out, (a,), backward, "tanh")
 
@@ -313,7 +318,9 @@ def sigmoid(a: Tensor) -> Tensor:
     out = np.maximum(e, data >= 0) / (1 + e)  # numerator 1 where a >= 0, else e^a (np.where is far slower)
 
     def backward(grad: np.ndarray) -> tuple:
-        return (grad * out * (1 - out),)
+        local = np.subtract(1, out, out=np.empty_like(out))  # out=: an array even when out is 0-d
+        np.multiply(local, out, out=local)
+        return (np.multiply(local, grad, out=local),)
 
     return result(out, (a,), backward, "sigmoid")
 
