@@ -8,12 +8,32 @@ import numpy as np
 
 from chainrule.errors import DimError, ShapeError, shape_str
 
+_ones: dict[tuple[int, np.dtype], np.ndarray] = {}
+
+
+def column_sums(a: np.ndarray) -> np.ndarray:
+    """a (rows, cols) summed over its rows: (cols,). For float32/float64 a matrix-vector product with a vector
+    of ones (BLAS): NumPy's own reduction over axis 0 walks one row at a time and ran 3 to 15 times slower on
+    the narrow matrices gradients are made of (a bias's: (batch, features), or (pixels, channels))."""
+    rows = a.shape[0]
+    if a.dtype not in (np.float32, np.float64) or rows < 8:
+        return np.add.reduce(a, axis=0)
+    key = (rows, a.dtype)
+    ones = _ones.get(key)
+    if ones is None:
+        if len(_ones) > 64:
+            _ones.clear()
+        ones = _ones[key] = np.ones(rows, dtype=a.dtype)
+    return np.matmul(ones, a)
+
 
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Sum `grad` back to `shape`, undoing NumPy broadcasting (leading dims added, size-1 dims stretched)."""
     if grad.shape == shape:
         return grad
     lead = grad.ndim - len(shape)
+    if lead and grad.shape[lead:] == shape and grad.flags.c_contiguous:  # only leading dims: a bias's gradient
+        return column_sums(grad.reshape(-1, grad[(0,) * lead].size)).reshape(shape)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, size in enumerate(shape) if size == 1 and grad.shape[lead + i] != 1
     )

@@ -36,6 +36,7 @@ import numpy as np
 
 from chainrule import autograd
 from chainrule.errors import ArgumentError, DTypeError, ShapeError, shape_str
+from chainrule.ops._util import column_sums
 from chainrule.tensor import Tensor, as_tensor_arg, result
 
 __all__ = ["conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d"]
@@ -405,7 +406,7 @@ def _conv(
         grad_x = grad_w = grad_b = None
         with_bias = fused and weight.requires_grad  # grad_bias is then the last row of grad_weight's GEMM
         if bias is not None and bias.requires_grad and not with_bias:
-            grad_b = g_t.reshape(Ho * Wo, N * out_channels).sum(axis=0).reshape(N, out_channels).sum(axis=0)
+            grad_b = column_sums(g_t)
         if weight.requires_grad:
             # grad_weight^T = columns @ grad^T, chunk by chunk, the columns computed again (from cache) rather
             # than kept from the forward.

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.errors import DTypeError, ShapeError, shape_str
-from chainrule.ops._util import unbroadcast
+from chainrule.ops._util import column_sums, unbroadcast
 from chainrule.tensor import Tensor, as_tensor_arg, result
 
 
@@ -229,7 +229,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             grad_w = np.matmul(grad2.T, X2)
         if bias is None:
             return grad_x, grad_w
-        return grad_x, grad_w, (np.add.reduce(grad2, axis=0) if bias.requires_grad else None)
+        return grad_x, grad_w, (column_sums(grad2) if bias.requires_grad else None)
 
     parents = (x, weight) if bias is None else (x, weight, bias)
     return result(out, parents, backward, "linear")

@@ -1,0 +1,44 @@
+"""The ops' shared helpers: column sums by BLAS and undoing broadcasting."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from chainrule.ops._util import column_sums, unbroadcast
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.float16])
+@pytest.mark.parametrize("shape", [(1, 5), (7, 3), (128, 10), (4096, 16)])
+def test_column_sums_match_numpy_in_every_dtype(shape, dtype):
+    a = (np.random.default_rng(0).standard_normal(shape) * 10).astype(dtype)
+    got = column_sums(a)
+    assert got.dtype == dtype and got.shape == (shape[1],)
+    expected = a.astype(np.float64).sum(axis=0)
+    tolerance = {np.float16: 1e-2, np.float32: 1e-5}.get(dtype, 1e-12)
+    np.testing.assert_allclose(got, expected, rtol=tolerance, atol=tolerance * np.abs(a).sum(axis=0).max())
+
+
+def test_column_sums_of_a_transposed_view():
+    a = np.random.default_rng(1).standard_normal((16, 300)).astype(np.float32)
+    np.testing.assert_allclose(column_sums(a.T), a.sum(axis=1), rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("grad_shape", "shape"),
+    [
+        ((64, 10), (10,)),
+        ((2, 32, 5), (5,)),
+        ((2, 32, 5), (32, 5)),
+        ((2, 32, 5), (1, 5)),
+        ((2, 32, 5), (32, 1)),
+        ((4, 3), ()),
+    ],
+)
+def test_unbroadcast_sums_leading_and_stretched_dims(grad_shape, shape):
+    grad = np.random.default_rng(2).standard_normal(grad_shape)
+    lead = len(grad_shape) - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, size in enumerate(shape) if size == 1)
+    expected = grad.sum(axis=axes).reshape(shape)
+    np.testing.assert_allclose(unbroadcast(grad, shape), expected, rtol=1e-12)
+    np.testing.assert_allclose(unbroadcast(np.asfortranarray(grad), shape), expected, rtol=1e-12)
