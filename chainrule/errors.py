@@ -28,6 +28,15 @@ class ArgumentError(ChainruleError, ValueError):
     """An argument whose value is out of range or of the wrong kind (a negative size, an unknown mode)."""
 
 
+class StateDictError(ArgumentError, RuntimeError):
+    """A state dict that does not fit the module: missing or unexpected keys, values that are not arrays. Also a
+    RuntimeError, which is what PyTorch's load_state_dict raises, so ported `except RuntimeError` code works."""
+
+
+class StateDictShapeError(StateDictError, ShapeError):
+    """A state dict whose value for a key has another shape than the module's parameter or buffer."""
+
+
 class BackwardError(ChainruleError, RuntimeError):
     """Misuse of the backward pass: non-scalar roots without a gradient, freed graphs, in-place edits."""
 

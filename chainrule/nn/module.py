@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from chainrule.errors import ArgumentError, DTypeError, ShapeError, shape_str
+from chainrule.errors import ArgumentError, DTypeError, StateDictError, StateDictShapeError, shape_str
 from chainrule.nn.parameter import Parameter
 from chainrule.tensor import DTypeLike, Tensor, as_dtype
 
@@ -434,8 +434,9 @@ class Module:
         """Copy values from `state_dict` (ours or PyTorch's: Tensors, ndarrays or torch tensors) into the
         existing parameters and buffers, keeping the model's dtypes and Parameter objects.
 
-        A value whose shape differs from the model's raises ShapeError. With `strict`, keys of the model missing
-        from `state_dict`, or keys of `state_dict` the model does not have, raise ArgumentError listing them;
+        A value whose shape differs from the model's raises StateDictShapeError (a ShapeError). With `strict`, keys
+        of the model missing from `state_dict`, or keys of `state_dict` the model does not have, raise
+        StateDictError listing them (both are RuntimeErrors, as PyTorch's, and ValueErrors);
         otherwise they are returned as (missing_keys, unexpected_keys). Nothing is copied if an error is raised.
         """
         if not isinstance(state_dict, Mapping):
@@ -480,7 +481,7 @@ class Module:
                 problems.append("unexpected key(s) in state_dict: " + ", ".join(f"'{k}'" for k in unexpected))
         if problems:
             message = f"Error(s) in loading state_dict for {type(self).__name__}:\n  " + "\n  ".join(problems)
-            raise (ShapeError if shape_problem else ArgumentError)(message)
+            raise (StateDictShapeError if shape_problem else StateDictError)(message)
         for target, array in copies:
             # In place, into the model's own array and dtype: optimizers holding the Parameters see the values.
             np.copyto(target.data, array, casting="unsafe")

@@ -12,7 +12,7 @@ import pytest
 
 import chainrule as cr
 import chainrule.nn as nn
-from chainrule.errors import ArgumentError, DTypeError, ShapeError
+from chainrule.errors import ArgumentError, DTypeError, ShapeError, StateDictError
 from tests.helpers import requires_torch, torch
 
 
@@ -298,6 +298,17 @@ def test_shape_mismatch_raises_shape_error_even_when_not_strict():
     layer = nn.Linear(2, 3)
     with pytest.raises(ShapeError, match=r"size mismatch for 'weight'.*\(3, 3\).*\(3, 2\)"):
         layer.load_state_dict({"weight": np.zeros((3, 3)), "bias": np.zeros(3)}, strict=False)
+
+
+def test_load_errors_are_runtime_errors_as_in_pytorch():
+    layer = nn.Linear(2, 3)
+    with pytest.raises(RuntimeError, match="missing key"):
+        layer.load_state_dict({"weight": np.zeros((3, 2))})
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        layer.load_state_dict({"weight": np.zeros((3, 3)), "bias": np.zeros(3)})
+    with pytest.raises(StateDictError, match="unexpected key"):
+        layer.load_state_dict({"weight": np.zeros((3, 2)), "bias": np.zeros(3), "scale": np.ones(1)})
+    assert np.all(layer.bias.data != 0)  # nothing was copied
 
 
 def test_load_rejects_non_tensor_values_and_non_mappings():
