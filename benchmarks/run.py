@@ -1,7 +1,8 @@
 """All benchmarks in one process, then one table of ratios: chainrule's time over each peer's, against the goals.
 
   overhead   Python overhead per recorded op (benchmarks/overhead.py): 1,000 tiny ops, forward and backward
-  W1         one training step, 784-256-256-10 ReLU MLP, batch 128: vs PyTorch eager and vs hand-written NumPy
+  W1         one training step, 784-256-256-10 ReLU MLP, batch 128: vs PyTorch eager and vs hand-written NumPy;
+             then the NumPy limit's and NumPy's matrix products' (benchmarks/gemm.py) time against PyTorch's step
   W2         one training step, 2-16-16-1 tanh MLP, batch 8: vs PyTorch eager (and NumPy)
   W3         one SGD step of LeNet-5 on 1x28x28, batch 64: vs PyTorch eager
   W4         one step of Embedding + GRU(64, 128) + Linear over sequences of 32, batch 32: vs PyTorch eager
@@ -25,6 +26,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+import gemm
 import overhead
 import w1_mlp
 import w2_tiny_mlp
@@ -72,6 +74,18 @@ def main() -> list[_common.Row]:
         rows.append(
             _common.ratio_row("W1: MLP step, batch 128", "numpy", ours, figures["numpy_ms"], w1_mlp.GOAL_VS_NUMPY)
         )
+        # What bounds the first ratio: the hand-written NumPy step, and NumPy's matrix products alone.
+        rows.append(
+            _common.ratio_row("W1: NumPy limit (step)", "torch", figures["numpy_ms"], figures["torch_ms"], None)
+        )
+        products = run("W1 products", gemm.main)
+        if products is not None:
+            rows.append(
+                _common.ratio_row("W1: NumPy's 8 products", "torch", products["numpy_ms"], figures["torch_ms"], None)
+            )
+            rows.append(
+                _common.ratio_row("W1: NumPy's 8 products", "torch's", products["numpy_ms"], products["torch_ms"], None)
+            )
 
     figures = run("W2", w2_tiny_mlp.main)
     if figures is not None:

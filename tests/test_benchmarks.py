@@ -16,7 +16,18 @@ import numpy as np
 import pytest
 
 BENCHMARKS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
-SCRIPTS = ("_common", "overhead", "w1_mlp", "w2_tiny_mlp", "w3_lenet", "w4_gru", "w5_sklearn", "doctor_overhead", "run")
+SCRIPTS = (
+    "_common",
+    "gemm",
+    "overhead",
+    "w1_mlp",
+    "w2_tiny_mlp",
+    "w3_lenet",
+    "w4_gru",
+    "w5_sklearn",
+    "doctor_overhead",
+    "run",
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
