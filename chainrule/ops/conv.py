@@ -377,32 +377,25 @@ def _conv(
     # Without groups, the bias is one more column of the weight against a row of ones in the columns: it is
     # added within the GEMM (no pass over the output), and its gradient comes out of grad_weight's GEMM.
     fused = groups == 1 and bias is not None
-    # OpenBLAS's kernels fill the product in tiles of 8 columns (output channels here); the remainder of a
-    # channel count that is not a multiple of 8 runs an edge kernel, which made LeNet's 6-channel layer 1.4x
-    # slower per chunk than 8 channels. Zero rows pad such a weight to a multiple of 8, and the output is a
-    # view of the first out_channels columns of the product.
-    gemm_out = out_channels if groups > 1 or out_channels % 8 == 0 else -(-out_channels // 8) * 8
-    w_gemm = Wg[0]
-    if fused or gemm_out != out_channels:
-        w_gemm = np.zeros((gemm_out, k_rows + fused), dtype=X.dtype)
-        w_gemm[:out_channels, :k_rows] = Wg[0]
-        if fused:
-            w_gemm[:out_channels, k_rows] = bias.data
+    if fused:
+        w_bias = np.empty((out_channels, k_rows + 1), dtype=X.dtype)
+        w_bias[:, :k_rows] = Wg[0]
+        w_bias[:, k_rows] = bias.data
     chunk_size = (C * kh * kw + fused) * (chunks[0][1] - chunks[0][0]) * Wo * N
     buffer = scratch("columns", chunk_size, X.dtype)
-    out_t = np.empty((columns_count, gemm_out), dtype=X.dtype)
+    out_t = np.empty((columns_count, out_channels), dtype=X.dtype)
     for rows in chunks:
         columns = _im2col(xb, rows, kernel, stride, dilation, Wo, buffer, fused)
         target = out_t[rows[0] * Wo * N : rows[1] * Wo * N]
         if groups == 1:
-            np.matmul(columns.T, w_gemm.T, out=target)
+            np.matmul(columns.T, (w_bias if fused else Wg[0]).T, out=target)
         else:
             per_group = columns.reshape(groups, k_rows, -1).transpose(0, 2, 1)
             np.matmul(per_group, Wg.transpose(0, 2, 1), out=target.reshape(-1, groups, group_out).transpose(1, 0, 2))
     if bias is not None and not fused:
         # Over rows of N*O values (the bias repeated N times): a row of O alone would make NumPy's loop short.
         out_t.reshape(Ho * Wo, N * out_channels)[...] += np.tile(bias.data, N)
-    out = out_t.reshape(Ho, Wo, N, gemm_out)[..., :out_channels].transpose(2, 3, 0, 1)
+    out = out_t.reshape(Ho, Wo, N, out_channels).transpose(2, 3, 0, 1)
     if spatial == 1:
         out = out[:, :, 0, :]
     if unbatched:
