@@ -103,3 +103,30 @@ def test_char_lm_trains_a_gru_too(char_lm_example, tmp_path, capsys):
     assert set(results) == {"unigram", "rnn"}
     assert re.search(r"^GRU \([\d,]+ parameters\), 2 steps of 32 x 8 characters$", out, re.M)
     assert "Transformer" not in out
+
+
+@pytest.mark.parametrize("name", ["cnn", "gru", "mlp"])
+def test_mnist1d_torch_twin_trains_the_same_reference_rows(mnist1d_example, name):
+    """examples/mnist1d_torch.py is the yardstick for the README's table: from the same initial weights, its
+    PyTorch loop and the chainrule example's reference loop reach the same loss and accuracy."""
+    torch = pytest.importorskip("torch")
+    twin = load("mnist1d_torch")
+    from chainrule.data import mnist1d
+
+    data = (*mnist1d(split="train"), *mnist1d(split="test"))
+    torch.manual_seed(0)
+    theirs = twin["MODELS"][name]()
+    ours = mnist1d_example["MODELS"][name][0]()
+    ours.load_state_dict({key: value.detach().numpy() for key, value in theirs.state_dict().items()})
+    their_accuracy, their_loss = twin["train"](theirs, data, steps=30)
+    our_accuracy, our_loss = mnist1d_example["train"](ours, mnist1d_example["REFERENCE"], data, 30, seed=0)
+    assert our_loss == pytest.approx(their_loss, rel=1e-3)
+    assert our_accuracy == pytest.approx(their_accuracy, abs=0.002)
+
+
+def test_mnist1d_torch_twin_prints_its_table(capsys):
+    pytest.importorskip("torch")
+    results = load("mnist1d_torch")["main"](["--steps", "3", "--seeds", "0,1", "--models", "logistic,gru"])
+    out = capsys.readouterr().out
+    assert set(results) == {"logistic", "gru"} and all(len(values) == 2 for values in results.values())
+    assert re.search(r"gru\s+[\d.]+% \[[\d.]+-[\d.]+\]\s+published 91%", out)

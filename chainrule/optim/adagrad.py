@@ -76,19 +76,14 @@ class Adagrad(Optimizer):
                 step = state["step"] + 1
                 state["step"] = step
 
-                if weight_decay != 0:
-                    decayed = np.multiply(param, weight_decay, out=self._scratch(param, 0))
-                    grad = np.subtract(decayed, grad, out=decayed) if maximize else np.add(decayed, grad, out=decayed)
-                elif maximize:
-                    grad = np.negative(grad, out=self._scratch(param, 0))
-
                 clr = lr / (1 + (step - 1) * lr_decay)
-                state_sum = state["sum"]
-                work = np.multiply(grad, grad, out=self._scratch(param, 1))
-                state_sum += work
-                std = np.sqrt(state_sum, out=work)
-                std += eps
-                update = np.divide(grad, std, out=std)
-                update *= clr
-                param -= update
+                for param_piece, grad_piece, state_sum in self._pieces(param, grad, state["sum"]):
+                    direction = self._adjusted_grad(param_piece, grad_piece, weight_decay, maximize)
+                    work = np.multiply(direction, direction, out=self._scratch(param_piece, 1))
+                    state_sum += work
+                    std = np.sqrt(state_sum, out=work)
+                    std += eps
+                    update = np.divide(direction, std, out=std)
+                    update *= clr
+                    param_piece -= update
         return loss

@@ -79,38 +79,33 @@ class Adam(Optimizer):
                     state["exp_avg_sq"] = np.zeros_like(param)
                     if amsgrad:
                         state["max_exp_avg_sq"] = np.zeros_like(param)
-                exp_avg = state["exp_avg"]
-                exp_avg_sq = state["exp_avg_sq"]
                 step = state["step"] + 1
                 state["step"] = step
-
-                if weight_decay != 0 and decoupled:
-                    param *= 1.0 - lr * weight_decay
-                if weight_decay != 0 and not decoupled:
-                    decayed = np.multiply(param, weight_decay, out=self._scratch(param, 0))
-                    grad = np.subtract(decayed, grad, out=decayed) if maximize else np.add(decayed, grad, out=decayed)
-                elif maximize:
-                    grad = np.negative(grad, out=self._scratch(param, 0))
-
-                work = self._scratch(param, 1)
-                _lerp_(exp_avg, grad, 1.0 - beta1, work)
-                exp_avg_sq *= beta2
-                np.multiply(grad, 1.0 - beta2, out=work)
-                work *= grad
-                exp_avg_sq += work
-
-                if amsgrad:
-                    second = np.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
-                else:
-                    second = exp_avg_sq
                 bias_correction1 = 1.0 - beta1**step
                 bias_correction2_sqrt = (1.0 - beta2**step) ** 0.5
-                denom = np.sqrt(second, out=work)
-                denom /= bias_correction2_sqrt
-                denom += eps
-                update = np.divide(exp_avg, denom, out=work)
-                update *= lr / bias_correction1
-                param -= update
+                arrays = (param, grad, state["exp_avg"], state["exp_avg_sq"])
+                if amsgrad:
+                    arrays += (state["max_exp_avg_sq"],)
+                for piece in self._pieces(*arrays):
+                    param_piece, grad_piece, exp_avg, exp_avg_sq = piece[:4]
+                    if weight_decay != 0 and decoupled:
+                        param_piece *= 1.0 - lr * weight_decay
+                    direction = self._adjusted_grad(param_piece, grad_piece, 0 if decoupled else weight_decay, maximize)
+
+                    work = self._scratch(param_piece, 1)
+                    _lerp_(exp_avg, direction, 1.0 - beta1, work)
+                    exp_avg_sq *= beta2
+                    np.multiply(direction, 1.0 - beta2, out=work)
+                    work *= direction
+                    exp_avg_sq += work
+
+                    second = np.maximum(piece[4], exp_avg_sq, out=piece[4]) if amsgrad else exp_avg_sq
+                    denom = np.sqrt(second, out=work)
+                    denom /= bias_correction2_sqrt
+                    denom += eps
+                    update = np.divide(exp_avg, denom, out=work)
+                    update *= lr / bias_correction1
+                    param_piece -= update
         return loss
 
 

@@ -23,6 +23,10 @@ from chainrule import autograd
 from chainrule.errors import ArgumentError, ShapeError, shape_str
 from chainrule.tensor import Tensor
 
+PIECE = 1 << 15
+"""Values per piece of an update (see Optimizer._pieces): 128 KB of float32, so a parameter's piece, its
+gradient's and its state's stay in L2 cache across the update's passes."""
+
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]] | Iterable[tuple[str, Tensor]]
 """What an optimizer takes: Tensors, (name, Tensor) pairs as from `named_parameters()`, or param-group dicts."""
 
@@ -194,6 +198,34 @@ class Optimizer:
                     f"shape {shape_str(grad.data.shape)}; a gradient must have its parameter's shape"
                 )
             yield p, p.data, grad.data
+
+    def _pieces(self, *arrays: np.ndarray) -> Iterator[tuple[np.ndarray, ...]]:
+        """Matching pieces of same-shaped arrays (a parameter, its gradient, its state): flat slices of at most
+        PIECE values each, or the arrays whole when they are small or not all C-contiguous.
+
+        An update is a handful of elementwise passes. Over whole arrays, each pass streams every array from
+        memory again (a weight of W1's first layer is 800 KB, and the GEMMs before the step have evicted it);
+        piece by piece, the arrays are read from memory once and the later passes find the piece in cache:
+        SGD with momentum ran about a fifth faster so on W1's parameters. Each piece is updated exactly as the
+        whole array would be, value for value.
+        """
+        size = arrays[0].size
+        if size <= PIECE or not all(array.flags.c_contiguous for array in arrays):
+            yield arrays
+            return
+        flats = [array.reshape(-1) for array in arrays]
+        for start in range(0, size, PIECE):
+            yield tuple(flat[start : start + PIECE] for flat in flats)
+
+    def _adjusted_grad(self, param: np.ndarray, grad: np.ndarray, weight_decay: float, maximize: bool) -> np.ndarray:
+        """The gradient the update follows: negated with `maximize`, plus weight_decay * param (the L2 penalty,
+        coupled). In scratch slot 0 when it differs from `grad`, which is never written."""
+        if weight_decay != 0:
+            decayed = np.multiply(param, weight_decay, out=self._scratch(param, 0))
+            return np.subtract(decayed, grad, out=decayed) if maximize else np.add(decayed, grad, out=decayed)
+        if maximize:
+            return np.negative(grad, out=self._scratch(param, 0))
+        return grad
 
     def _scratch(self, like: np.ndarray, slot: int = 0) -> np.ndarray:
         """A reusable work array of `like`'s shape and dtype (contents undefined).

@@ -77,41 +77,42 @@ class RMSprop(Optimizer):
                     if centered:
                         state["grad_avg"] = np.zeros_like(param)
                 state["step"] += 1
-                square_avg = state["square_avg"]
-
-                if weight_decay != 0:
-                    decayed = np.multiply(param, weight_decay, out=self._scratch(param, 0))
-                    grad = np.subtract(decayed, grad, out=decayed) if maximize else np.add(decayed, grad, out=decayed)
-                elif maximize:
-                    grad = np.negative(grad, out=self._scratch(param, 0))
-
-                avg = self._scratch(param, 1)
-                square_avg *= alpha
-                np.multiply(grad, 1.0 - alpha, out=avg)
-                avg *= grad
-                square_avg += avg
-
-                if centered:
-                    grad_avg = state.get("grad_avg")
-                    if grad_avg is None:  # centered was switched on mid-run
-                        grad_avg = state["grad_avg"] = np.zeros_like(param)
-                    _lerp_(grad_avg, grad, 1.0 - alpha, avg)
-                    np.multiply(grad_avg, grad_avg, out=avg)
-                    np.subtract(square_avg, avg, out=avg)
-                    np.sqrt(avg, out=avg)
-                else:
-                    np.sqrt(square_avg, out=avg)
-                avg += eps
-
+                if momentum > 0 and state.get("momentum_buffer") is None:  # momentum was switched on mid-run
+                    state["momentum_buffer"] = np.zeros_like(param)
+                if centered and state.get("grad_avg") is None:  # centered was switched on mid-run
+                    state["grad_avg"] = np.zeros_like(param)
+                arrays = (param, grad, state["square_avg"])
                 if momentum > 0:
-                    buf = state.get("momentum_buffer")
-                    if buf is None:  # momentum was switched on mid-run
-                        buf = state["momentum_buffer"] = np.zeros_like(param)
-                    buf *= momentum
-                    buf += np.divide(grad, avg, out=avg)
-                    param -= np.multiply(buf, lr, out=avg)
-                else:
-                    update = np.divide(grad, avg, out=avg)
-                    update *= lr
-                    param -= update
+                    arrays += (state["momentum_buffer"],)
+                if centered:
+                    arrays += (state["grad_avg"],)
+                for piece in self._pieces(*arrays):
+                    param_piece, grad_piece, square_avg = piece[:3]
+                    direction = self._adjusted_grad(param_piece, grad_piece, weight_decay, maximize)
+
+                    avg = self._scratch(param_piece, 1)
+                    square_avg *= alpha
+                    np.multiply(direction, 1.0 - alpha, out=avg)
+                    avg *= direction
+                    square_avg += avg
+
+                    if centered:
+                        grad_avg = piece[-1]
+                        _lerp_(grad_avg, direction, 1.0 - alpha, avg)
+                        np.multiply(grad_avg, grad_avg, out=avg)
+                        np.subtract(square_avg, avg, out=avg)
+                        np.sqrt(avg, out=avg)
+                    else:
+                        np.sqrt(square_avg, out=avg)
+                    avg += eps
+
+                    if momentum > 0:
+                        buf = piece[3]
+                        buf *= momentum
+                        buf += np.divide(direction, avg, out=avg)
+                        param_piece -= np.multiply(buf, lr, out=avg)
+                    else:
+                        update = np.divide(direction, avg, out=avg)
+                        update *= lr
+                        param_piece -= update
         return loss

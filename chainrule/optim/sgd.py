@@ -66,34 +66,33 @@ class SGD(Optimizer):
             nesterov = group["nesterov"]
             maximize = group["maximize"]
             for p, param, grad in self._with_grads(group):  # grad: the user's .grad, never written
-                owned = False  # whether `grad` is now a scratch array that may be overwritten
-                if weight_decay != 0:
-                    decayed = np.multiply(param, weight_decay, out=self._scratch(param, 0))
-                    grad = np.subtract(decayed, grad, out=decayed) if maximize else np.add(decayed, grad, out=decayed)
-                    owned = True
-                elif maximize:
-                    grad = np.negative(grad, out=self._scratch(param, 0))
-                    owned = True
-
+                buf = None
                 if momentum != 0:
                     state = self.state[p]
                     buf = state.get("momentum_buffer")
-                    if buf is None:
-                        buf = np.array(grad, dtype=param.dtype, copy=True)
-                        state["momentum_buffer"] = buf
-                    else:
-                        buf *= momentum
-                        if dampening == 0:
-                            buf += grad
+                    first = buf is None
+                    if first:
+                        buf = state["momentum_buffer"] = np.empty_like(param)  # filled piece by piece below
+                for piece in self._pieces(param, grad) if buf is None else self._pieces(param, grad, buf):
+                    param_piece = piece[0]
+                    direction = self._adjusted_grad(param_piece, piece[1], weight_decay, maximize)
+                    owned = direction is not piece[1]  # a scratch array, which may be overwritten
+                    if buf is not None:
+                        velocity = piece[2]
+                        if first:
+                            np.copyto(velocity, direction)
                         else:
-                            buf += np.multiply(grad, 1.0 - dampening, out=self._scratch(param, 1))
-                    if nesterov:
-                        ahead = np.multiply(buf, momentum, out=self._scratch(param, 1))
-                        grad = np.add(grad, ahead, out=ahead)
-                        owned = True
-                    else:
-                        grad = buf
-                        owned = False
-
-                param -= np.multiply(grad, lr, out=grad if owned else self._scratch(param, 0))
+                            velocity *= momentum
+                            if dampening == 0:
+                                velocity += direction
+                            else:
+                                velocity += np.multiply(direction, 1.0 - dampening, out=self._scratch(param_piece, 1))
+                        if nesterov:
+                            ahead = np.multiply(velocity, momentum, out=self._scratch(param_piece, 1))
+                            direction = np.add(direction, ahead, out=ahead)
+                            owned = True
+                        else:
+                            direction = velocity
+                            owned = False
+                    param_piece -= np.multiply(direction, lr, out=direction if owned else self._scratch(param_piece, 0))
         return loss
