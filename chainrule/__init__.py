@@ -136,6 +136,7 @@ from chainrule.ops.shape import (
 )
 from chainrule.random import Generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state
 from chainrule.tensor import Tensor
+from chainrule.threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 

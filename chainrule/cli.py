@@ -39,6 +39,7 @@ import numpy as np
 
 from chainrule import nn
 from chainrule.errors import ArgumentError, ChainruleError, MissingDependencyError
+from chainrule.threads import get_num_threads, num_threads
 
 __all__ = ["MODEL_KINDS", "ModelKind", "build_model", "build_parser", "main"]
 
@@ -1076,17 +1077,15 @@ def _add_threads_argument(parser: Any) -> None:
 
 @contextlib.contextmanager
 def blas_threads(count: int) -> Any:
-    """Limit the BLAS library to `count` threads inside the block (through threadpoolctl, which scikit-learn
-    brings; without it, or with count 0, the library keeps its own setting)."""
-    if count == 0:
-        yield
-        return
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield
-        return
-    with threadpool_limits(limits=count, user_api="blas"):
+    """Limit the BLAS library to `count` threads inside the block (chainrule.threads.num_threads; count 0
+    keeps the library's own setting). Where the thread count cannot be set, say so and go on."""
+    if count:
+        try:
+            get_num_threads()
+        except MissingDependencyError as error:
+            print(f"chainrule: warning: --threads {count} is ignored: {error}", file=sys.stderr)
+            count = 0
+    with num_threads(count):
         yield
 
 
