@@ -43,6 +43,11 @@ def _threadpoolctl() -> Any:
     return threadpoolctl
 
 
+def _blas_infos(threadpoolctl: Any) -> list[dict[str, Any]]:
+    """threadpoolctl's records of the BLAS libraries loaded in this process."""
+    return [info for info in threadpoolctl.threadpool_info() if info.get("user_api") == "blas"]
+
+
 def _loaded_libraries() -> list[str]:
     """Paths of the shared libraries loaded in this process that look like OpenBLAS (Linux: /proc/self/maps),
     then those shipped inside NumPy's own package (the wheels' copy, on any platform)."""
@@ -81,6 +86,11 @@ def _openblas() -> tuple[Any, Any] | None:
 
 
 def _missing() -> MissingDependencyError:
+    if _threadpoolctl() is not None:  # installed, but it knows no BLAS library loaded here (Apple's Accelerate)
+        return MissingDependencyError(
+            "set_num_threads/get_num_threads: neither threadpoolctl nor chainrule can set the thread count of the "
+            "BLAS library NumPy uses here"
+        )
     return MissingDependencyError(
         "set_num_threads/get_num_threads: NumPy's BLAS library is not OpenBLAS, and threadpoolctl, which knows the "
         "others, is not installed: pip install threadpoolctl"
@@ -92,7 +102,7 @@ def set_num_threads(count: int) -> None:
     if isinstance(count, bool) or not isinstance(count, int | np.integer) or count < 1:
         raise ArgumentError(f"set_num_threads: count must be a positive int, got {count!r}")
     threadpoolctl = _threadpoolctl()
-    if threadpoolctl is not None:
+    if threadpoolctl is not None and _blas_infos(threadpoolctl):
         threadpoolctl.threadpool_limits(limits=int(count), user_api="blas")  # not as a `with`: it stays
         return
     functions = _openblas()
@@ -105,7 +115,7 @@ def get_num_threads() -> int:
     """The number of threads NumPy's BLAS library runs on (the largest, if several BLAS libraries are loaded)."""
     threadpoolctl = _threadpoolctl()
     if threadpoolctl is not None:
-        counts = [info["num_threads"] for info in threadpoolctl.threadpool_info() if info.get("user_api") == "blas"]
+        counts = [info["num_threads"] for info in _blas_infos(threadpoolctl)]
         if counts:
             return max(counts)
     functions = _openblas()

@@ -72,3 +72,15 @@ def test_the_command_line_warns_and_goes_on_when_threads_cannot_be_set(monkeypat
         ran = True
     assert ran
     assert "--threads 1 is ignored" in capsys.readouterr().err
+
+
+def test_a_blas_library_nobody_can_steer_is_named_as_such(monkeypatch):
+    class NoBlasKnown:  # threadpoolctl installed, but the BLAS library here is one it does not know
+        @staticmethod
+        def threadpool_info():
+            return [{"user_api": "openmp", "num_threads": 4}]
+
+    monkeypatch.setattr(threads, "_threadpoolctl", lambda: NoBlasKnown)
+    monkeypatch.setattr(threads, "_openblas", lambda: None)
+    with pytest.raises(MissingDependencyError, match="neither threadpoolctl nor chainrule can set"):
+        cr.set_num_threads(2)
