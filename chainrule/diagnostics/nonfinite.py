@@ -209,8 +209,8 @@ def backward_origin(root: Tensor, labels: Labels | None = None) -> Origin | None
         if node is None or node[0] is None:
             continue
         parents, backward_fn, op = node
+        incoming_finite = _finite(grad)  # before the call: a backward may overwrite the gradient (autograd.owns)
         grads = backward_fn(grad)
-        incoming_finite = _finite(grad)
         for parent, parent_grad in zip(parents, grads):
             if not parent.requires_grad:
                 continue

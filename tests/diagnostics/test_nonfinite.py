@@ -34,6 +34,25 @@ def test_the_backward_of_sqrt_at_zero_is_found():
     assert backward_origin((x * x).sum()) is None
 
 
+def test_the_backward_origin_is_found_when_the_op_overwrites_its_gradient():
+    # An op's backward may write its result into the gradient it was handed (autograd.owns): the search must
+    # judge the gradient that came in, not what the op made of it. This op always overwrites.
+    from chainrule.tensor import result
+
+    def scale_in_place(x: cr.Tensor, factor: np.ndarray) -> cr.Tensor:
+        def backward(grad: np.ndarray) -> tuple:
+            grad *= factor
+            return (grad,)
+
+        return result(x.data * factor, (x,), backward, "scale_in_place")
+
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    with np.errstate(all="ignore"):
+        y = scale_in_place(x * 1.0, np.array([np.inf, 1.0]))
+        origin = backward_origin((y * cr.tensor([2.0, 3.0])).sum())
+    assert origin is not None and origin.op == "scale_in_place" and origin.value == "Inf"
+
+
 def test_locating_in_a_model_names_the_layer_and_leaves_the_model_as_it_was():
     cr.manual_seed(0)
     model = nn.Sequential(nn.Linear(4, 4, bias=False), RowNormalize(), nn.Linear(4, 2), nn.Dropout(0.5))
