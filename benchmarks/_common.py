@@ -294,6 +294,36 @@ def framework_steps(
     return libraries
 
 
+def time_against_torch(
+    fresh: dict[str, tuple[Callable[[Any, Any], float], list]], block: int, rounds: int, warmup: int, goal: float
+) -> dict[str, Any]:
+    """Run the first 3 steps of every library from the same weights (their losses must agree: one model), then
+    time the steps interleaved and print each library's times and chainrule / torch against `goal`.
+    Returns run.py's figures: chainrule_ms, torch_ms, ratio_vs_torch, goal_vs_torch, loss_agreement."""
+    losses = {name: [step(*own[i % len(own)]) for i in range(3)] for name, (step, own) in fresh.items()}
+    agreement = None
+    if "torch" in losses and "chainrule" in losses:
+        agreement = max(abs(a - b) for a, b in zip(losses["chainrule"], losses["torch"]))
+        example = losses["torch"][0]
+        print(f"  losses of the first 3 steps agree across libraries to {agreement:.1e} (e.g. {example:.5f})")
+    steps = {name: cycling_step(step, own) for name, (step, own) in fresh.items()}
+    times = interleaved_step_times(steps, block, rounds, warmup)
+    for name, values in times.items():
+        print("  " + describe_times(name, values))
+    ms = {name: best(values) * 1e3 for name, values in times.items()}
+    ours, torch_ms = ms.get("chainrule"), ms.get("torch")
+    print(ratio_line("chainrule / torch", ours, torch_ms, goal))
+    if ours is not None and torch_ms is not None:
+        print(ratio_line("  (medians)", median(times["chainrule"]), median(times["torch"]), None))
+    return {
+        "chainrule_ms": ours,
+        "torch_ms": torch_ms,
+        "ratio_vs_torch": None if ours is None or torch_ms is None else ours / torch_ms,
+        "goal_vs_torch": goal,
+        "loss_agreement": agreement,
+    }
+
+
 # -- the summary row --------------------------------------------------------------------------------------------
 
 

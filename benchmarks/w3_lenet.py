@@ -201,34 +201,11 @@ def main(profile: bool = False) -> dict[str, Any]:
     batches = make_batches()
     fresh = steps_by_library(weights, batches)
 
-    losses = {name: [step(*own[i]) for i in range(3)] for name, (step, own) in fresh.items()}
-    if len(losses) > 1:
-        reference = losses["torch"]
-        agreement = max(abs(a - b) for values in losses.values() for a, b in zip(values, reference))
-        print(f"  losses of the first 3 steps agree across libraries to {agreement:.1e} (e.g. {reference[0]:.5f})")
-    else:
-        agreement = None
-
-    steps = {name: _common.cycling_step(step, own) for name, (step, own) in fresh.items()}
-    times = _common.interleaved_step_times(steps, BLOCK, ROUNDS, WARMUP)
-    for name, values in times.items():
-        print("  " + _common.describe_times(name, values))
-    ms = {name: _common.best(values) * 1e3 for name, values in times.items()}
-    ours, torch_ms = ms.get("chainrule"), ms.get("torch")
-    print(_common.ratio_line("chainrule / torch", ours, torch_ms, GOAL_VS_TORCH))
-    medians = {name: _common.median(values) * 1e3 for name, values in times.items()}
-    if "chainrule" in medians and "torch" in medians:
-        print(_common.ratio_line("  (medians)", medians["chainrule"], medians["torch"], None))
+    figures = _common.time_against_torch(fresh, BLOCK, ROUNDS, WARMUP, GOAL_VS_TORCH)
     if profile:
         profile_chainrule(weights, batches)
         profile_torch(weights, batches)
-    return {
-        "chainrule_ms": ours,
-        "torch_ms": torch_ms,
-        "ratio_vs_torch": None if ours is None or torch_ms is None else ours / torch_ms,
-        "goal_vs_torch": GOAL_VS_TORCH,
-        "loss_agreement": agreement,
-    }
+    return figures
 
 
 if __name__ == "__main__":

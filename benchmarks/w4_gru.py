@@ -139,29 +139,7 @@ def main() -> dict[str, Any]:
     )
     batches = make_batches()
     fresh = steps_by_library(batches)
-
-    # The same 3 steps from the same weights must give the same losses: evidence that the models are one model.
-    losses = {name: [step(*own[i]) for i in range(3)] for name, (step, own) in fresh.items()}
-    if "torch" in losses and "chainrule" in losses:
-        agreement = max(abs(a - b) for a, b in zip(losses["chainrule"], losses["torch"]))
-        print(f"  losses of the first 3 steps agree to {agreement:.1e} (e.g. {losses['torch'][0]:.5f})")
-    else:
-        agreement = None
-
-    steps = {name: _common.cycling_step(step, own) for name, (step, own) in fresh.items()}
-    times = _common.interleaved_step_times(steps, BLOCK, ROUNDS, WARMUP)
-    for name, values in times.items():
-        print("  " + _common.describe_times(name, values))
-    ms = {name: _common.best(values) * 1e3 for name, values in times.items()}
-    ours, torch_ms = ms.get("chainrule"), ms.get("torch")
-    print(_common.ratio_line("chainrule / torch", ours, torch_ms, GOAL_VS_TORCH))
-    return {
-        "chainrule_ms": ours,
-        "torch_ms": torch_ms,
-        "ratio_vs_torch": None if ours is None or torch_ms is None else ours / torch_ms,
-        "goal_vs_torch": GOAL_VS_TORCH,
-        "loss_agreement": agreement,
-    }
+    return _common.time_against_torch(fresh, BLOCK, ROUNDS, WARMUP, GOAL_VS_TORCH)
 
 
 if __name__ == "__main__":

@@ -162,6 +162,26 @@ def _accumulate_leaf(leaf: Any, grad: np.ndarray) -> None:
         )
 
 
+def count_consumers(root: Any) -> dict[int, int]:
+    """{id(tensor): how many recorded ops consume it} for every tensor that requires grad in root's graph
+    (root: 0). The first pass of any reverse walk in Kahn's order (backward's, the doctor's NaN search)."""
+    consumers: dict[int, int] = {id(root): 0}
+    stack = [root]
+    while stack:
+        node = stack.pop()._node
+        if node is None or node[0] is None:
+            continue
+        for parent in node[0]:
+            if parent.requires_grad:
+                key = id(parent)
+                if key in consumers:
+                    consumers[key] += 1
+                else:
+                    consumers[key] = 1
+                    stack.append(parent)
+    return consumers
+
+
 def backward(root: Any, gradient: Any = None, retain_graph: bool = False) -> None:
     """Accumulate d(root)/d(leaf) into every leaf's `.grad` that requires grad.
 
@@ -189,21 +209,7 @@ def backward(root: Any, gradient: Any = None, retain_graph: bool = False) -> Non
                 f"backward: gradient= must have the tensor's shape {shape_str(data.shape)}, got {shape_str(grad.shape)}"
             )
 
-    # Pass 1: for each tensor that requires grad, how many recorded ops consume it.
-    consumers: dict[int, int] = {id(root): 0}
-    stack = [root]
-    while stack:
-        node = stack.pop()._node
-        if node is None or node[0] is None:
-            continue
-        for parent in node[0]:
-            if parent.requires_grad:
-                key = id(parent)
-                if key in consumers:
-                    consumers[key] += 1
-                else:
-                    consumers[key] = 1
-                    stack.append(parent)
+    consumers = count_consumers(root)  # pass 1
 
     # Pass 2: Kahn's order from the root; a tensor is processed once all its consumers have handed it theirs.
     # Most tensors have one consumer: their gradient goes straight onto the ready stack. Only tensors with

@@ -59,7 +59,10 @@ def test_importing_the_benchmarks_never_restarts_the_test_process(monkeypatch):
     common = importlib.import_module("_common")
     monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
     monkeypatch.delenv("CHAINRULE_BENCH_BLAS_RESTARTED", raising=False)
-    common.restart_without_blas_overrides()  # would not return if it re-executed pytest
+    restarts: list[tuple] = []
+    monkeypatch.setattr(common.os, "execve", lambda *args: restarts.append(args))
+    common.restart_without_blas_overrides()
+    assert restarts == []
 
 
 @pytest.mark.parametrize(("name", "tolerance"), [("w1_mlp", 1e-4), ("w2_tiny_mlp", 1e-5)])

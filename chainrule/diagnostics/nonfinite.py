@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import random as _random
-from chainrule.autograd import enable_grad
+from chainrule.autograd import count_consumers, enable_grad
 from chainrule.diagnostics.layers import tensors_in
 from chainrule.nn.module import Module
 from chainrule.tensor import Tensor
@@ -187,20 +187,7 @@ def forward_origin(root: Tensor, labels: Labels | None = None) -> Origin | None:
 def backward_origin(root: Tensor, labels: Labels | None = None) -> Origin | None:
     """Walk the graph of `root` (a scalar) in reverse, as backward does, without storing gradients; the op whose
     backward first turns a finite gradient into a non-finite one. None when every gradient stays finite."""
-    consumers: dict[int, int] = {id(root): 0}
-    stack = [root]
-    while stack:
-        node = stack.pop()._node
-        if node is None or node[0] is None:
-            continue
-        for parent in node[0]:
-            if parent.requires_grad:
-                key = id(parent)
-                if key in consumers:
-                    consumers[key] += 1
-                else:
-                    consumers[key] = 1
-                    stack.append(parent)
+    consumers = count_consumers(root)
     partial: dict[int, np.ndarray] = {}
     ready = [(root, np.ones(root.data.shape, dtype=root.data.dtype))]
     while ready:
