@@ -129,8 +129,24 @@ def print_blas() -> None:
 # -- timing ---------------------------------------------------------------------------------------------------
 
 
+def minor_page_faults() -> int | None:
+    """This process's minor page faults so far (all threads), or None where the platform does not count them.
+    Each is a first write to a fresh 4 KB page of memory: a library that keeps its freed memory takes none per
+    step once warm."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def interleaved_step_times(
-    steps: dict[str, Callable[[], Any]], block: int, rounds: int, warmup: int, settle: float = SETTLE
+    steps: dict[str, Callable[[], Any]],
+    block: int,
+    rounds: int,
+    warmup: int,
+    settle: float = SETTLE,
+    faults: dict[str, list[float]] | None = None,
 ) -> dict[str, list[float]]:
     """Seconds per step of each callable, timed in alternating blocks: the machine is shared and its load
     drifts, so each library's blocks are spread over the same stretch of time.
@@ -142,6 +158,8 @@ def interleaved_step_times(
     previous library's worker threads (OpenBLAS's spin for up to ~0.1 s after a call, OpenMP's after a
     parallel region) still occupy a core while the next library runs on the same two: on a 2-CPU machine
     that made PyTorch's W1 step look twice as slow as it is alone.
+
+    With `faults`, each block's minor page faults per step are appended to faults[name] as well.
     """
     for step in steps.values():
         for _ in range(warmup):
@@ -155,10 +173,13 @@ def interleaved_step_times(
             step = steps[name]
             time.sleep(settle)
             step()
+            faults_before = minor_page_faults()
             start = clock()
             for _ in range(block):
                 step()
             times[name].append((clock() - start) / block)
+            if faults is not None and faults_before is not None:
+                faults.setdefault(name, []).append((minor_page_faults() - faults_before) / block)
     return times
 
 
@@ -307,9 +328,16 @@ def time_against_torch(
         example = losses["torch"][0]
         print(f"  losses of the first 3 steps agree across libraries to {agreement:.1e} (e.g. {example:.5f})")
     steps = {name: cycling_step(step, own) for name, (step, own) in fresh.items()}
-    times = interleaved_step_times(steps, block, rounds, warmup)
+    faults: dict[str, list[float]] = {}
+    times = interleaved_step_times(steps, block, rounds, warmup, faults=faults)
     for name, values in times.items():
         print("  " + describe_times(name, values))
+    if faults:
+        # A library whose freed memory goes back to the system writes to fresh pages, a page fault per 4 KB
+        # (PyTorch alone in its process took 600-1,000 a LeNet step): shown so that a difference in time is not
+        # read as one in arithmetic. Here both share one malloc, set by chainrule's import (chainrule.allocator).
+        listed = ", ".join(f"{name} {median(values):.1f}" for name, values in faults.items())
+        print(f"  page faults per step (median of blocks): {listed}")
     ms = {name: best(values) * 1e3 for name, values in times.items()}
     ours, torch_ms = ms.get("chainrule"), ms.get("torch")
     print(ratio_line("chainrule / torch", ours, torch_ms, goal))

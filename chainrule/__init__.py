@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from chainrule import errors
+from chainrule import allocator, errors
 from chainrule.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from chainrule.creation import (
     arange,
@@ -139,6 +139,8 @@ from chainrule.tensor import Tensor
 from chainrule.threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
+
+allocator.keep_freed_memory()  # each step's arrays reuse the last step's memory, rather than fresh pages
 
 float16 = half = np.float16
 float32 = float = np.float32
