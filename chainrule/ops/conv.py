@@ -1,26 +1,36 @@
 """Convolutions, as in `torch.nn.functional`: conv1d, conv2d, conv_transpose1d, conv_transpose2d.
 
-A convolution is a GEMM over windows. The input is copied once into (C, Hp, Wp, N) memory order, padded (the
-batch innermost: a window's row of Wo pixels is then a contiguous run of Wo*N values, for all images at once).
-Its windows are read through a strided view, (C, kh, kw, Ho, Wo, N), and copied into the columns matrix of
-C*kh*kw rows by Ho*Wo*N columns, a chunk of output rows at a time so that the chunk stays in cache for the GEMM:
+A convolution is a GEMM over windows, made one of two ways; both write the output transposed,
 
-    out^T (Ho*Wo*N, O) = columns^T @ weight^T (C*kh*kw, O).
+    out^T (columns, O) = columns^T @ weight^T,
 
-The output is the (N, O, Ho, Wo) view of that (Ho, Wo, N, O) array, without a copy: the ops that follow
-(activations, pooling) read any memory order and keep it (NumPy's order='K'), and channels innermost gives a
-pooling window long contiguous runs. The backward:
+so that its memory order is (Ho, Wo, N, O). The output is the (N, O, Ho, Wo) view of that array, without a copy:
+the ops that follow (activations, pooling) read any memory order and keep it (NumPy's order='K'), and channels
+innermost gives a pooling window long contiguous runs.
 
-    grad_weight^T = columns @ grad^T (the columns computed again, chunk by chunk, rather than kept),
+- By rows (when the GEMM of one output row is large enough to run on two BLAS threads): the input is copied
+  once into (G, Hp, C/G, Wp, N) memory order, padded (the batch innermost: a window's row of Wo pixels is a
+  contiguous run of Wo*N values, for all images at once), and its rows are unrolled along the kernel's width:
+  U (rows, C/G, kw, Wo, N), kw shifted copies. The columns matrix of one output row, (C/G*kh*kw) by (Wo*N), is
+  then a strided view of U, its kernel rows one unrolled row apart (_row_products): one GEMM per output row
+  (batched in one matmul call), and no im2col copy. LeNet's second layer ran 20% faster so.
+- By columns (im2col), for small GEMMs such as a first layer's: the input in (C, Hp, Wp, N) memory order, its
+  windows read through a strided view (C, kh, kw, Ho, Wo, N) and copied into the columns matrix of C*kh*kw
+  rows by Ho*Wo*N columns, a chunk of output rows at a time so that the chunk stays in cache for the GEMM.
+
+The backward:
+
+    grad_weight^T = columns @ grad^T (the columns of each band or chunk computed again, rather than kept, unless
+                 a single band of unrolled rows covers the whole input),
     grad_input = the kernel's columns unrolled on the gradient (kw shifted copies of it), one GEMM with the
                  weight, and kh shifted adds of whole row blocks (see _input_grad); for a stride along the width,
                  weight^T @ grad and im2col's adjoint (one strided add per kernel offset).
 
-No loop runs over pixels or batch items; the loops are over chunks of output rows and over kernel offsets.
-Groups split the channels: a batched GEMM over the G groups. A 1-d convolution is the 2-d one with a kernel of
-height 1 (views, no copy). A transposed convolution is the backward of a convolution with respect to its input:
-its forward is the GEMM weight^T @ input followed by im2col's adjoint; its backward is im2col of the gradient
-and two GEMMs.
+No loop runs over pixels or batch items; the loops are over bands or chunks of output rows and over kernel
+offsets. Groups split the channels: a batched GEMM over the G groups. A 1-d convolution is the 2-d one with a
+kernel of height 1 (views, no copy). A transposed convolution is the backward of a convolution with respect to
+its input: its forward is the GEMM weight^T @ input followed by im2col's adjoint; its backward is im2col of the
+gradient and two GEMMs.
 
 Weights are in PyTorch's layout: conv (out_channels, in_channels/groups, kH, kW); transposed conv
 (in_channels, out_channels/groups, kH, kW).
@@ -28,6 +38,7 @@ Weights are in PyTorch's layout: conv (out_channels, in_channels/groups, kH, kW)
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -108,6 +119,11 @@ _CHUNK = 1 << 17
 # 2.5 times slower than on one thread. Fewer, larger chunks (two for LeNet's second layer) halve that.
 _UNROLL_CHUNK = 2 * _CHUNK
 _MIN_COLUMNS = 2048
+# OpenBLAS runs a GEMM of fewer multiply-adds (m*n*k) than this on one thread (interface/gemm.c: 65536 times
+# GEMM_MULTITHREAD_THRESHOLD, 4). A convolution whose GEMM per output row is that small (LeNet's first layer:
+# 1,536 columns by 25 by 6) is done over im2col's chunks of several rows instead, as two-thread GEMMs: one
+# GEMM per row ran 10% slower there, and 20% faster than im2col on LeNet's second layer.
+_ONE_THREAD_GEMM = 1 << 18
 _SCRATCH_LIMIT = 4 * _CHUNK
 _scratch = threading.local()
 
@@ -187,16 +203,15 @@ def _im2col(
     stride: tuple[int, int],
     dilation: tuple[int, int],
     out_w: int,
-    buffer: np.ndarray,
     ones: bool = False,
 ) -> np.ndarray:
-    """The columns matrix of output rows [y0, y1): (C*kh*kw, (y1 - y0)*Wo*N) in the front of `buffer`, and with
+    """The columns matrix of output rows [y0, y1): (C*kh*kw, (y1 - y0)*Wo*N) in a scratch array, and with
     `ones` a last row of ones (the bias's column of the weight then adds the bias within the GEMM). With unit
     stride along the width each row of it is a copy of contiguous runs of Wo*N values."""
     windows = _windows(xb, rows, kernel, stride, dilation, out_w)
     k = windows.shape[0] * kernel[0] * kernel[1]
     m = (rows[1] - rows[0]) * out_w * xb.shape[3]
-    columns = buffer[: (k + ones) * m].reshape(k + ones, m)
+    columns = scratch("columns", (k + ones) * m, xb.dtype).reshape(k + ones, m)
     np.copyto(columns[:k].reshape(windows.shape), windows)
     if ones:
         columns[k] = 1
@@ -219,6 +234,93 @@ def _col2im(
         for j in range(kw):
             target = image[:, i * dh : i * dh + span_h : sh, j * dw : j * dw + span_w : sw]
             np.add(target, columns[:, i, j], out=target)
+
+
+def to_grouped_rows(x: np.ndarray, groups: int, pads: tuple[tuple[int, int], tuple[int, int]]) -> np.ndarray:
+    """x (N, C, H, W), in any memory order, as a C-contiguous (G, H + pad, C/G, W + pad, N) array with zero
+    padding (a negative pad crops): the layout `_unroll_rows` reads whole runs of."""
+    N, C, H, W = x.shape  # noqa: N806
+    (top, bottom), (left, right) = pads
+    if min(top, bottom, left, right) < 0:
+        x = x[:, :, max(-top, 0) : H - max(-bottom, 0), max(-left, 0) : W - max(-right, 0)]
+        top, bottom, left, right = max(top, 0), max(bottom, 0), max(left, 0), max(right, 0)
+        H, W = x.shape[2:]  # noqa: N806
+    rows = x.reshape(N, groups, C // groups, H, W).transpose(1, 3, 2, 4, 0)
+    if not (top or bottom or left or right):
+        return np.ascontiguousarray(rows)
+    padded = np.zeros((groups, H + top + bottom, C // groups, W + left + right, N), dtype=x.dtype)
+    padded[:, top : top + H, :, left : left + W] = rows
+    return padded
+
+
+def _row_bands(out_h: int, row_values: int, kernel_h: int, stride_h: int, dilation_h: int) -> list[tuple[int, int]]:
+    """Output rows [y0, y1) per band, so that the unrolled input rows of a band (`row_values` values each) hold
+    about _UNROLL_CHUNK values: they stay in cache for the GEMMs that read them. At least one row a band."""
+    fit = _UNROLL_CHUNK // max(1, row_values) - (kernel_h - 1) * dilation_h - 1
+    per = max(1, fit // stride_h + 1)
+    return [(y0, min(out_h, y0 + per)) for y0 in range(0, out_h, per)]
+
+
+def _unroll_rows(
+    xp: np.ndarray,
+    band: tuple[int, int],
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+    out_w: int,
+    keep: bool = False,
+) -> np.ndarray:
+    """The input rows that output rows [y0, y1) read, unrolled along the kernel's width: from xp (G, Hp, C/G,
+    Wp, N), U (G, dh, Hq, C/G, kw, Wo, N) in a scratch array (a fresh one with `keep`),
+    U[g, r, q, c, j, x, n] = xp[g, y0*sh + q*dh + r, c, j*dw + x*sw, n]. The rows are grouped by their remainder
+    modulo the kernel's dilation dh (one group when dh = 1), so that the rows one output row reads are evenly
+    spaced (see `_row_products`). kw*dh copies, each of whole runs of Wo*N values when sw = 1: about 1/kh of the
+    values of im2col's matrix for a 5x5 kernel (kw rather than kh*kw copies of the input)."""
+    G, _, Cg, _, N = xp.shape  # noqa: N806
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    start = band[0] * sh
+    rows_in = (band[1] - band[0] - 1) * sh + (kh - 1) * dh + 1
+    hq = -(-rows_in // dh)
+    size = G * dh * hq * Cg * kw * out_w * N
+    unrolled = np.empty(size, xp.dtype) if keep else scratch("unrolled rows", size, xp.dtype)
+    unrolled = unrolled.reshape(G, dh, hq, Cg, kw, out_w, N)
+    span = sw * (out_w - 1) + 1
+    for r in range(min(dh, rows_in)):
+        source = xp[:, start + r : start + rows_in : dh]
+        for j in range(kw):
+            unrolled[:, r, : source.shape[1], :, j] = source[:, :, :, j * dw : j * dw + span : sw]
+    return unrolled
+
+
+def _row_products(
+    unrolled: np.ndarray, band: tuple[int, int], kernel_h: int, stride_h: int
+) -> list[tuple[np.ndarray, slice]]:
+    """(A, rows) pairs covering the output rows of `band`: A (G, M, Wo*N, C/G*kh*kw) is a view of `unrolled`
+    (from `_unroll_rows`) holding the columns matrix of the M output rows `rows` (a slice of all output rows),
+    A[g, m, (x, n), (i, c, j)] = U[g, r, q_m + i, c, j, x, n]. For one output row the kh*C/G*kw rows of its
+    matrix are evenly spaced in U (row i + 1 starts one unrolled row, C/G*kw*Wo*N values, after row i): a
+    plain strided matrix a GEMM reads where it lies, without im2col's copy. Output rows whose input rows share
+    a remainder modulo dh form one batch of M: one A per remainder (one A when dh = 1)."""
+    G, dh, hq, Cg, kw, Wo, N = unrolled.shape  # noqa: N806
+    columns = Wo * N
+    row = Cg * kw * columns
+    item = unrolled.itemsize
+    period = dh // math.gcd(stride_h, dh)  # output rows this far apart start in rows of the same remainder
+    step = period * stride_h // dh  # ... and this many unrolled rows apart
+    products = []
+    for p in range(min(period, band[1] - band[0])):
+        first = p * stride_h
+        count = len(range(band[0] + p, band[1], period))
+        view = np.ndarray(
+            (G, count, columns, kernel_h * Cg * kw),
+            unrolled.dtype,
+            unrolled,  # C-contiguous (made so by _unroll_rows): the constructor checks the view stays inside
+            ((first % dh) * hq * row + (first // dh) * row) * item,
+            (dh * hq * row * item, step * row * item, item, columns * item),
+        )
+        view.flags.writeable = False
+        products.append((view, slice(band[0] + p, band[1], period)))
+    return products
 
 
 def _input_grad(
@@ -364,34 +466,46 @@ def _conv(
         )
     Ho, Wo = out_size  # noqa: N806
     kh, kw = kernel
-    k_rows = group_channels * kh * kw  # rows of each group's columns matrix
-    columns_count = Ho * Wo * N
-    Wg = W.reshape(groups, out_channels // groups, k_rows)  # noqa: N806
     group_out = out_channels // groups
-    # The input in (C, Hp, Wp, N) memory order: each row of its columns matrix is a copy of runs of Wo*N
-    # contiguous values. The GEMM is done transposed, out^T (Ho*Wo*N, O) = columns^T @ weight^T, so that the
-    # output's memory order is (Ho, Wo, N, O): the channels innermost, where a pooling layer's windows read long
-    # contiguous runs (a 2x2 max pool ran a fifth faster so than over (O, Ho, Wo, N)).
-    xb = to_chwn(X4, pads)
-    chunks = _chunks(Ho, Wo * N, C * kh * kw)
-    # Without groups, the bias is one more column of the weight against a row of ones in the columns: it is
-    # added within the GEMM (no pass over the output), and its gradient comes out of grad_weight's GEMM.
-    fused = groups == 1 and bias is not None
-    if fused:
-        w_bias = np.empty((out_channels, k_rows + 1), dtype=X.dtype)
-        w_bias[:, :k_rows] = Wg[0]
-        w_bias[:, k_rows] = bias.data
-    chunk_size = (C * kh * kw + fused) * (chunks[0][1] - chunks[0][0]) * Wo * N
-    buffer = scratch("columns", chunk_size, X.dtype)
-    out_t = np.empty((columns_count, out_channels), dtype=X.dtype)
-    for rows in chunks:
-        columns = _im2col(xb, rows, kernel, stride, dilation, Wo, buffer, fused)
-        target = out_t[rows[0] * Wo * N : rows[1] * Wo * N]
-        if groups == 1:
-            np.matmul(columns.T, (w_bias if fused else Wg[0]).T, out=target)
-        else:
-            per_group = columns.reshape(groups, k_rows, -1).transpose(0, 2, 1)
-            np.matmul(per_group, Wg.transpose(0, 2, 1), out=target.reshape(-1, groups, group_out).transpose(1, 0, 2))
+    k_rows = group_channels * kh * kw  # the inner dimension of each group's GEMM
+    columns_count = Ho * Wo * N
+    # Both ways do the GEMM transposed, out^T (columns, O) = columns^T @ weight^T, so that the output's memory
+    # order is (Ho, Wo, N, O): the channels innermost, where a pooling layer's windows read long contiguous runs
+    # (a 2x2 max pool ran a fifth faster so than over (O, Ho, Wo, N)).
+    by_rows = Wo * N * k_rows * group_out >= _ONE_THREAD_GEMM
+    out_t = np.empty((Ho, Wo * N, groups, group_out), dtype=X.dtype)  # (Ho, Wo, N, O) in memory
+    kept = None
+    if by_rows:
+        layout = to_grouped_rows(X4, groups, pads)
+        bands = _row_bands(Ho, groups * group_channels * kw * Wo * N, kh, stride[0], dilation[0])
+        # w_rows[g, 0, (i, c, j), o] = W[g*O/G + o, c, i, j]: the order of the rows of _row_products' matrices.
+        w_rows = W.reshape(groups, group_out, group_channels, kh, kw).transpose(0, 3, 2, 4, 1)
+        w_rows = w_rows.reshape(groups, 1, k_rows, group_out)
+        # A single band's unrolled rows (at most _UNROLL_CHUNK values) are kept for grad_weight's GEMMs rather
+        # than made again: LeNet's step ran 1-2% faster so.
+        keep = len(bands) == 1 and _grad_mode.enabled and weight.requires_grad
+        for band in bands:
+            unrolled = _unroll_rows(layout, band, kernel, stride, dilation, Wo, keep)
+            for columns_t, rows in _row_products(unrolled, band, kh, stride[0]):
+                np.matmul(columns_t, w_rows, out=out_t[rows].transpose(2, 0, 1, 3))
+        if keep:
+            kept = unrolled
+        fused = False
+    else:
+        layout = to_chwn(X4, pads)
+        chunks = _chunks(Ho, Wo * N, C * kh * kw)
+        # Without groups, the bias is one more column of the weight against a row of ones in the columns: it is
+        # added within the GEMM (no pass over the output), and its gradient comes out of grad_weight's GEMM.
+        fused = groups == 1 and bias is not None
+        Wg = W.reshape(groups, group_out, k_rows)  # noqa: N806
+        if fused:
+            Wg = np.concatenate((Wg, bias.data.reshape(1, out_channels, 1)), axis=2)  # noqa: N806
+        out_rows = out_t.reshape(columns_count, groups, group_out).transpose(1, 0, 2)
+        for rows in chunks:
+            columns = _im2col(layout, rows, kernel, stride, dilation, Wo, fused)
+            per_group = columns.reshape(groups, k_rows + fused, -1).transpose(0, 2, 1)
+            np.matmul(per_group, Wg.transpose(0, 2, 1), out=out_rows[:, rows[0] * Wo * N : rows[1] * Wo * N])
+    out_t = out_t.reshape(columns_count, out_channels)
     if bias is not None and not fused:
         # Over rows of N*O values (the bias repeated N times): a row of O alone would make NumPy's loop short.
         out_t.reshape(Ho * Wo, N * out_channels)[...] += np.tile(bias.data, N)
@@ -415,30 +529,36 @@ def _conv(
         if bias is not None and bias.requires_grad and not with_bias:
             grad_b = column_sums(g_t)
         if weight.requires_grad:
-            # grad_weight^T = columns @ grad^T, chunk by chunk, the columns computed again (from cache) rather
-            # than kept from the forward.
-            buffer = scratch("columns", chunk_size, X.dtype)
-            grad_wt = part = None
-            for rows in chunks:
-                columns = _im2col(xb, rows, kernel, stride, dilation, Wo, buffer, with_bias)
-                columns = columns.reshape(groups, k_rows + with_bias, -1)
-                g_rows = g_t[rows[0] * Wo * N : rows[1] * Wo * N].reshape(-1, groups, group_out).transpose(1, 0, 2)
-                if grad_wt is None:
-                    grad_wt = np.matmul(columns, g_rows)
-                else:
-                    part = np.matmul(columns, g_rows, out=part)
-                    grad_wt += part
-            if with_bias:
-                grad_b = grad_wt[0, k_rows] if bias.requires_grad else None
-                grad_wt = grad_wt[:, :k_rows]
-            grad_w = grad_wt.transpose(0, 2, 1).reshape(weight.data.shape)
+            # grad_weight^T = columns @ grad^T, summed over chunks (or output rows); the columns are made again,
+            # chunk by chunk, from cache rather than kept from the forward.
+            g_groups = g_t.reshape(Ho, Wo * N, groups, group_out).transpose(2, 0, 1, 3)  # (G, Ho, Wo*N, O/G)
+            grad_wt = np.zeros((groups, k_rows + with_bias, group_out), dtype=X.dtype)
+            if by_rows:
+                for band in bands:
+                    unrolled = kept if kept is not None else _unroll_rows(layout, band, kernel, stride, dilation, Wo)
+                    for columns_t, rows in _row_products(unrolled, band, kh, stride[0]):
+                        grad_wt += np.matmul(columns_t.swapaxes(2, 3), g_groups[:, rows]).sum(axis=1)
+                # grad_wt[g, (i, c, j), o] -> grad_weight[g*O/G + o, c, i, j]
+                grad_w = grad_wt.reshape(groups, kh, group_channels, kw, group_out).transpose(0, 4, 2, 1, 3)
+            else:
+                g_columns = g_groups.reshape(groups, columns_count, group_out)
+                for rows in chunks:
+                    columns = _im2col(layout, rows, kernel, stride, dilation, Wo, with_bias)
+                    columns = columns.reshape(groups, k_rows + with_bias, -1)
+                    grad_wt += np.matmul(columns, g_columns[:, rows[0] * Wo * N : rows[1] * Wo * N])
+                if with_bias:
+                    grad_b = grad_wt[0, k_rows] if bias.requires_grad else None
+                    grad_wt = grad_wt[:, :k_rows]
+                grad_w = grad_wt.transpose(0, 2, 1)  # [g, o, (c, i, j)]
+            grad_w = grad_w.reshape(weight.data.shape)
         if x.requires_grad:
             g = scratch("gradient", g_t.size, g_t.dtype).reshape(out_channels, Ho, Wo, N)
             np.copyto(g, g_t.reshape(Ho, Wo, N, out_channels).transpose(3, 0, 1, 2))
-            image = np.zeros(xb.shape, dtype=g.dtype)
+            image = np.zeros((C, *padded_size, N), dtype=g.dtype)
             if stride[1] == 1:
                 _input_grad(g, W, image, stride, dilation, groups)
             else:
+                Wg = W.reshape(groups, group_out, k_rows)  # noqa: N806
                 grad_columns = np.matmul(Wg.transpose(0, 2, 1), g.reshape(groups, group_out, columns_count))
                 _col2im(grad_columns.reshape(C, kh, kw, Ho, Wo, N), image, kernel, stride, dilation)
             (top, _), (left, _) = pads
@@ -592,13 +712,12 @@ def _conv_transpose(
             grad = grad[:, :, None, :]
         g_full = to_chwn(grad, crop)  # (O, full H, full W, N): zeros where the forward cropped
         chunks = _chunks(H, Wd * N, out_channels * kh * kw)
-        buffer = np.empty(out_channels * kh * kw * (chunks[0][1] - chunks[0][0]) * Wd * N, dtype=grad.dtype)
         grad_x = grad_w = grad_b = None
         if x.requires_grad:
             grad_x = np.empty((groups, in_channels // groups, columns_count), dtype=grad.dtype)
         grad_w_parts = []
         for rows in chunks:
-            g_columns = _im2col(g_full, rows, kernel, stride, dilation, Wd, buffer).reshape(groups, k_rows, -1)
+            g_columns = _im2col(g_full, rows, kernel, stride, dilation, Wd).reshape(groups, k_rows, -1)
             m0, m1 = rows[0] * Wd * N, rows[1] * Wd * N
             if grad_x is not None:
                 np.matmul(Wg, g_columns, out=grad_x[:, :, m0:m1])

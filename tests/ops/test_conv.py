@@ -17,6 +17,15 @@ if torch is not None:
 # PyTorch warns that its own 'same' padding with an even kernel copies the input; that is its concern, not ours.
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")
 
+
+@pytest.fixture(params=["by rows", "by columns"], autouse=True)
+def gemm_layout(request, monkeypatch):
+    """Every test runs both ways of making a convolution's GEMMs: one GEMM per output row over the rows unrolled
+    along the kernel's width, and im2col's chunks (chosen by the GEMM's size, which is small in these tests)."""
+    monkeypatch.setattr(conv, "_ONE_THREAD_GEMM", 0 if request.param == "by rows" else 1 << 62)
+    return request.param
+
+
 CONV2D_CASES = [
     dict(),
     dict(stride=2),
@@ -27,6 +36,10 @@ CONV2D_CASES = [
     dict(padding="valid", stride=(1, 3)),
     dict(groups=2),
     dict(groups=2, stride=2, padding=1, dilation=(1, 2)),
+    # A dilated kernel height: the rows an output row reads are grouped by remainder (period 1, 3 and 2).
+    dict(stride=(2, 1), dilation=(2, 1), padding=(2, 0)),
+    dict(stride=2, dilation=(3, 1), padding=(3, 0)),
+    dict(stride=(3, 1), dilation=2, padding=2, groups=2),
 ]
 
 
@@ -82,11 +95,20 @@ def test_conv2d_forward_is_the_sum_over_windows():
 
 
 @requires_torch
-def test_conv2d_in_many_chunks_matches_pytorch(monkeypatch):
-    # A chunk of a single output row, so the forward and both backward passes loop over many chunks.
-    monkeypatch.setattr(conv, "_CHUNK", 1)
-    x, w, b = random_array(3, 2, 7, 6, seed=12), random_array(4, 2, 3, 3, seed=13), random_array(4, seed=14)
-    for options in (dict(padding=1), dict(stride=2, dilation=(1, 2), padding=(2, 1)), dict(groups=2)):
+@pytest.mark.parametrize("chunk", [1, 300, 700])
+def test_conv2d_in_many_chunks_matches_pytorch(monkeypatch, chunk):
+    # Chunks and bands of one output row (chunk=1) or a few, so the forward and both backward passes loop.
+    monkeypatch.setattr(conv, "_CHUNK", chunk)
+    monkeypatch.setattr(conv, "_UNROLL_CHUNK", chunk)
+    x, w, b = random_array(3, 2, 9, 6, seed=12), random_array(4, 2, 3, 3, seed=13), random_array(4, seed=14)
+    cases = (
+        dict(padding=1),
+        dict(stride=2, dilation=(1, 2), padding=(2, 1)),
+        dict(groups=2),
+        dict(dilation=(2, 1), padding=1),
+        dict(stride=(2, 1), dilation=(3, 1), padding=(2, 0)),
+    )
+    for options in cases:
         weight = w[:, : 2 // options.get("groups", 1)]
         compare_with_torch(
             lambda *a, o=options: conv2d(*a, **o),
