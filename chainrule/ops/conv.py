@@ -292,9 +292,10 @@ def _unroll_rows(
     dilation: tuple[int, int],
     out_w: int,
     keep: bool = False,
-) -> np.ndarray:
-    """The input rows that output rows [y0, y1) read, unrolled along the kernel's width: from xp (G, Hp, C/G,
-    Wp, N), U (G, dh, Hq, C/G, kw, Wo, N) in a scratch array (a fresh one with `keep`),
+) -> tuple[np.ndarray, bool]:
+    """The input rows that output rows [y0, y1) read, unrolled along the kernel's width, and whether the array
+    is the caller's to keep: from xp (G, Hp, C/G, Wp, N), U (G, dh, Hq, C/G, kw, Wo, N) in a scratch array, or
+    with `keep` in a fresh one when it holds at most _SCRATCH_LIMIT values,
     U[g, r, q, c, j, x, n] = xp[g, y0*sh + q*dh + r, c, j*dw + x*sw, n]. The rows are grouped by their remainder
     modulo the kernel's dilation dh (one group when dh = 1), so that the rows one output row reads are evenly
     spaced (see `_row_products`). kw*dh copies, each of whole runs of Wo*N values when sw = 1: about 1/kh of the
@@ -305,6 +306,7 @@ def _unroll_rows(
     rows_in = (band[1] - band[0] - 1) * sh + (kh - 1) * dh + 1
     hq = -(-rows_in // dh)
     size = G * dh * hq * Cg * kw * out_w * N
+    keep = keep and size <= _SCRATCH_LIMIT
     unrolled = np.empty(size, xp.dtype) if keep else scratch("unrolled rows", size, xp.dtype)
     unrolled = unrolled.reshape(G, dh, hq, Cg, kw, out_w, N)
     span = sw * (out_w - 1) + 1
@@ -312,7 +314,7 @@ def _unroll_rows(
         source = xp[:, start + r : start + rows_in : dh]
         for j in range(kw):
             unrolled[:, r, : source.shape[1], :, j] = source[:, :, :, j * dw : j * dw + span : sw]
-    return unrolled
+    return unrolled, keep
 
 
 def _row_products(
@@ -498,14 +500,14 @@ def _conv(
         # w_rows[g, 0, (i, c, j), o] = W[g*O/G + o, c, i, j]: the order of the rows of _row_products' matrices.
         w_rows = W.reshape(groups, group_out, group_channels, kh, kw).transpose(0, 3, 2, 4, 1)
         w_rows = w_rows.reshape(groups, 1, k_rows, group_out)
-        # A single band's unrolled rows (at most _UNROLL_CHUNK values) are kept for grad_weight's GEMMs rather
-        # than made again: LeNet's step ran 1-2% faster so.
+        # A single band's unrolled rows (when small) are kept for grad_weight's GEMMs rather than made again:
+        # LeNet's step ran 1-2% faster so.
         keep = len(bands) == 1 and _grad_mode.enabled and weight.requires_grad
         for band in bands:
-            unrolled = _unroll_rows(layout, band, kernel, stride, dilation, Wo, keep)
+            unrolled, kept_it = _unroll_rows(layout, band, kernel, stride, dilation, Wo, keep)
             for columns_t, rows in _row_products(unrolled, band, kh, stride[0]):
                 np.matmul(columns_t, w_rows, out=out_t[rows].transpose(2, 0, 1, 3))
-        if keep:
+        if kept_it:
             kept = unrolled
         fused = False
     else:
@@ -552,7 +554,7 @@ def _conv(
             grad_wt = np.zeros((groups, k_rows + with_bias, group_out), dtype=X.dtype)
             if by_rows:
                 for band in bands:
-                    unrolled = kept if kept is not None else _unroll_rows(layout, band, kernel, stride, dilation, Wo)
+                    unrolled = kept if kept is not None else _unroll_rows(layout, band, kernel, stride, dilation, Wo)[0]
                     for columns_t, rows in _row_products(unrolled, band, kh, stride[0]):
                         grad_wt += np.matmul(columns_t.swapaxes(2, 3), g_groups[:, rows]).sum(axis=1)
                 # grad_wt[g, (i, c, j), o] -> grad_weight[g*O/G + o, c, i, j]
