@@ -115,10 +115,13 @@ def _groups(groups: Any, op: str) -> int:
 # three to four times faster here than one reading the whole matrix from memory (LeNet's first layer, 25 rows by
 # 36,864 columns); larger and smaller chunks measured slower.
 _CHUNK = 1 << 17
+# Values per band of unrolled input rows (_row_bands): 1 MB, in cache for the GEMMs that read it.
+_UNROLL_CHUNK = 2 * _CHUNK
 # Values per chunk of _input_grad's unrolled gradient. Its chunks alternate a copy into the buffer, a GEMM that
 # reads it on every BLAS thread, and adds: the next chunk's copy then writes lines the other core holds, and ran
-# 2.5 times slower than on one thread. Fewer, larger chunks (two for LeNet's second layer) halve that.
-_UNROLL_CHUNK = 2 * _CHUNK
+# 2.5 times slower than on one thread. Fewer, larger chunks cost less: one rather than two for LeNet's second
+# layer made the whole step 1.5% faster, though the chunk (2 MB) no longer fits in cache.
+_GRADIENT_CHUNK = 8 * _CHUNK
 _MIN_COLUMNS = 2048
 # OpenBLAS runs a GEMM of fewer multiply-adds (m*n*k) than this on one thread (interface/gemm.c: 65536 times
 # GEMM_MULTITHREAD_THRESHOLD, 4). A convolution whose GEMM per output row is that small (LeNet's first layer:
@@ -147,7 +150,7 @@ def scratch(name: str, size: int, dtype: np.dtype) -> np.ndarray:
     return buffer[:size]
 
 
-_FRAMES_KEPT = 8
+_FRAMES_KEPT = 4
 
 
 def framed(key: tuple, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
@@ -374,7 +377,7 @@ def _input_grad(
     wt = weight.reshape(groups, group_out, group_channels, kh, kw).transpose(0, 3, 2, 1, 4)
     wt = wt.reshape(groups, kh * group_channels, group_out * kw)
     image_g = image.reshape(groups, group_channels, *image.shape[1:])
-    most = max(1, _UNROLL_CHUNK // max(1, O * kw * Wp * N), -(-_MIN_COLUMNS // max(1, Wp * N)))
+    most = max(1, _GRADIENT_CHUNK // max(1, O * kw * Wp * N), -(-_MIN_COLUMNS // max(1, Wp * N)))
     count = -(-Ho // most)  # chunks, of (nearly) equal row counts
     per = -(-Ho // count)
     product = scratch("product", C * kh * per * Wp * N, g.dtype)

@@ -100,6 +100,7 @@ def test_conv2d_in_many_chunks_matches_pytorch(monkeypatch, chunk):
     # Chunks and bands of one output row (chunk=1) or a few, so the forward and both backward passes loop.
     monkeypatch.setattr(conv, "_CHUNK", chunk)
     monkeypatch.setattr(conv, "_UNROLL_CHUNK", chunk)
+    monkeypatch.setattr(conv, "_GRADIENT_CHUNK", chunk)
     x, w, b = random_array(3, 2, 9, 6, seed=12), random_array(4, 2, 3, 3, seed=13), random_array(4, seed=14)
     cases = (
         dict(padding=1),
@@ -263,3 +264,16 @@ def test_conv_errors_name_the_op_and_the_shapes():
         conv_transpose2d(x, cr.randn(3, 2, 3, 3), stride=2, output_padding=2)
     with pytest.raises(ShapeError, match="expects an input with 3 channels"):
         conv_transpose2d(cr.randn(1, 4, 5, 5), cr.randn(3, 2, 3, 3))
+
+
+def test_framed_work_arrays_are_zero_when_made_and_kept_per_key_and_shape():
+    first = conv.framed(("test frame", 1), (2, 3), np.float32)
+    assert first.dtype == np.float32 and not first.any()
+    first[0, 1] = 5  # a caller's region, rewritten on every call
+    assert conv.framed(("test frame", 1), (2, 3), np.float32) is first
+    assert conv.framed(("test frame", 2), (2, 3), np.float32) is not first
+    assert conv.framed(("test frame", 1), (3, 2), np.float32) is not first
+    for other in range(conv._FRAMES_KEPT):  # the least recently used is dropped
+        conv.framed(("test frame", "other", other), (1,), np.float32)
+    fresh = conv.framed(("test frame", 1), (2, 3), np.float32)
+    assert fresh is not first and not fresh.any()
