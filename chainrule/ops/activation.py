@@ -12,9 +12,11 @@ vectorised, in the input's own float dtype, with relative error near 1e-16 in fl
 
 Branches are taken without branching: `np.where`, boolean indexing and `copyto(where=)` over a mask that
 flips at random (as the sign of an activation's input does) measured some 15 times slower than a multiply by
-the mask (a mispredicted branch per element), so each piecewise function is written as arithmetic, e.g. relu's
-gradient as grad * (x > 0), a pick between two finite values as a * mask + b * (1 - mask) (exact: the products
-are a value or zero), and sigmoid's two rearrangements as maximum(e, x >= 0) / (1 + e).
+the mask (a mispredicted branch per element), so each piecewise function is written as arithmetic: a gradient
+zeroed where PyTorch's backward takes where(mask, 0, grad) (relu, hardtanh, hardsigmoid) by a bitwise AND with
+the mask (`_util.zero_where`, which keeps an inf gradient from becoming inf * 0 = NaN), a pick between two
+finite values as a * mask + b * (1 - mask) (exact: the products are a value or zero), and sigmoid's two
+rearrangements as maximum(e, x >= 0) / (1 + e).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import numpy as np
 
 from chainrule.autograd import owns
 from chainrule.errors import ArgumentError, DimError, DTypeError
-from chainrule.ops._util import normalize_dim, resolve_dim_alias
+from chainrule.ops._util import normalize_dim, resolve_dim_alias, zero_where
 from chainrule.tensor import DTypeLike, Tensor, as_dtype, as_tensor_arg, result
 
 # -- helpers -----------------------------------------------------------------------------------------------
@@ -76,8 +78,9 @@ def _sigmoid_parts(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def relu(x: Tensor) -> Tensor:
-    """max(x, 0), elementwise; any shape. d/dx = 1 where x > 0, else 0 (0 at x == 0, as PyTorch).
-    Integer tensors stay integer."""
+    """max(x, 0), elementwise; any shape. d/dx = 1 where x > 0, else 0 (0 at x == 0, as PyTorch). As PyTorch's
+    threshold_backward, the gradient is dropped where the output is <= 0: exactly 0 there even for an inf
+    gradient, and passed where the output is NaN. Integer tensors stay integer."""
     if not isinstance(x, Tensor):
         x = as_tensor_arg(x)
     data = x.data
@@ -88,9 +91,7 @@ def relu(x: Tensor) -> Tensor:
     out = np.maximum(data, 0)
 
     def backward(grad: np.ndarray) -> tuple:
-        if owns(grad):
-            return (np.multiply(grad, data > 0, out=grad),)
-        return (grad * (data > 0),)
+        return (zero_where(grad, np.less_equal(out, 0), grad if owns(grad) else None),)
 
     return _result(out, x, backward, "relu")
 
@@ -122,8 +123,9 @@ def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
     out = np.clip(data, low, high)
 
     def backward(grad: np.ndarray) -> tuple:
-        inside = (data > low) & (data < high)
-        return (np.multiply(grad, inside, out=grad) if owns(grad) else grad * inside,)
+        at_bounds = np.less_equal(data, low)  # PyTorch's mask: a NaN input passes its gradient
+        at_bounds |= data >= high
+        return (zero_where(grad, at_bounds, grad if owns(grad) else None),)
 
     return _result(out, x, backward, "hardtanh")
 
@@ -141,9 +143,11 @@ def hardsigmoid(x: Tensor) -> Tensor:
     np.clip(out, 0, 1, out=out)
 
     def backward(grad: np.ndarray) -> tuple:
-        local = grad * ((data > -3) & (data < 3))
-        local /= 6
-        return (local,)
+        outside = np.greater(data, -3)  # PyTorch's mask: a NaN input gets 0
+        outside &= data < 3
+        np.logical_not(outside, out=outside)
+        local = grad / 6
+        return (zero_where(local, outside, local),)
 
     return _result(out, x, backward, "hardsigmoid")
 

@@ -507,10 +507,10 @@ def _conv(
         # LeNet's step ran 1-2% faster so.
         keep = len(bands) == 1 and _grad_mode.enabled and weight.requires_grad
         for band in bands:
-            unrolled, kept_it = _unroll_rows(layout, band, kernel, stride, dilation, Wo, keep)
+            unrolled, fresh = _unroll_rows(layout, band, kernel, stride, dilation, Wo, keep)
             for columns_t, rows in _row_products(unrolled, band, kh, stride[0]):
                 np.matmul(columns_t, w_rows, out=out_t[rows].transpose(2, 0, 1, 3))
-        if kept_it:
+        if fresh:
             kept = unrolled
         fused = False
     else:
@@ -551,8 +551,8 @@ def _conv(
         if bias is not None and bias.requires_grad and not with_bias:
             grad_b = column_sums(g_t)
         if weight.requires_grad:
-            # grad_weight^T = columns @ grad^T, summed over chunks (or output rows); the columns are made again,
-            # chunk by chunk, from cache rather than kept from the forward.
+            # grad_weight^T = columns @ grad^T, summed over chunks (or output rows). The columns are made again,
+            # chunk by chunk (band by band), rather than kept from the forward; but a single band stays kept.
             g_groups = g_t.reshape(Ho, Wo * N, groups, group_out).transpose(2, 0, 1, 3)  # (G, Ho, Wo*N, O/G)
             grad_wt = np.zeros((groups, k_rows + with_bias, group_out), dtype=X.dtype)
             if by_rows:

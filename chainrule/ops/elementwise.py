@@ -14,7 +14,7 @@ import numpy as np
 
 from chainrule.autograd import owns
 from chainrule.errors import DTypeError, ShapeError, shape_str
-from chainrule.ops._util import unbroadcast
+from chainrule.ops._util import unbroadcast, zero_where
 from chainrule.tensor import DTypeLike, Tensor, as_dtype, as_tensor_arg, constant, result
 
 Operand = Tensor | float | int | np.ndarray
@@ -342,12 +342,13 @@ def clamp(a: Tensor, min: Operand | None = None, max: Operand | None = None) -> 
     out = np.clip(data, min, max)
 
     def backward(grad: np.ndarray) -> tuple:
+        # PyTorch's where(min <= a <= max, grad, 0): 0 outside (and for a NaN input), even for an inf gradient.
         inside = np.ones(data.shape, dtype=bool)
         if min is not None:
             inside &= data >= min
         if max is not None:
             inside &= data <= max
-        return (grad * inside,)
+        return (zero_where(grad, np.logical_not(inside, out=inside)),)
 
     return result(out, (a,), backward, "clamp")
 

@@ -65,11 +65,13 @@ class RowNormalize(nn.Module):
         return x / x.abs().sum(dim=1, keepdim=True)
 
 
-class SqrtRelu(nn.Module):
-    """sqrt(relu(x)): finite forward, but an infinite derivative at 0, where ReLU sends every negative input."""
+class SqrtOfZero(nn.Module):
+    """x + sqrt(0 * x): the forward is x, finite, but sqrt's derivative at 0 is infinite and the chain rule
+    multiplies it by 0: NaN, in PyTorch as here. (sqrt(relu(x)) is no such case: ReLU's backward drops the
+    infinite gradient at 0 to exactly 0, as PyTorch's does.)"""
 
     def forward(self, x: cr.Tensor) -> cr.Tensor:
-        return x.relu().sqrt()
+        return x + (x * 0.0).sqrt()
 
 
 def weights_of(model: nn.Module) -> dict[str, np.ndarray]:

@@ -17,7 +17,7 @@ from chainrule.errors import ArgumentError
 from chainrule.train import EarlyStopping, History, LambdaCallback, fit
 from tests.diagnostics.pathologies import (
     RowNormalize,
-    SqrtRelu,
+    SqrtOfZero,
     blobs,
     deep_sigmoid,
     mlp,
@@ -297,7 +297,7 @@ def test_a_nan_made_in_the_forward_of_a_layer_names_it_and_keeps_the_last_good_w
 def test_a_non_finite_gradient_with_a_finite_loss_stops_before_the_step_and_names_the_op():
     x, y = blobs(32)
     cr.manual_seed(0)
-    model = nn.Sequential(nn.Linear(16, 8), SqrtRelu(), nn.Linear(8, 4))
+    model = nn.Sequential(nn.Linear(16, 8), SqrtOfZero(), nn.Linear(8, 4))
     start = weights_of(model)
     with np.errstate(all="ignore"):
         history = fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), (x, y), batch_size=8,

@@ -176,6 +176,35 @@ def test_relu_gradient_is_zero_at_zero_and_one_above():
     np.testing.assert_array_equal(x.grad.data, [0.0, 0.0, 1.0])
 
 
+# x, then for each op: (chainrule's, PyTorch's, where the gradient passes, the factor it passes with).
+MASK_INPUT = np.array([-4.0, -3.0, -1.0, -0.5, 0.0, 0.5, 1.0, 3.0, 4.0, np.nan])
+DROPPING = [
+    ("relu", act.relu, "relu", ~(np.maximum(MASK_INPUT, 0) <= 0), 1.0),
+    ("hardtanh", act.hardtanh, "hardtanh", ~((MASK_INPUT <= -1) | (MASK_INPUT >= 1)), 1.0),
+    ("relu6", act.relu6, "relu6", ~((MASK_INPUT <= 0) | (MASK_INPUT >= 6)), 1.0),
+    ("hardsigmoid", act.hardsigmoid, "hardsigmoid", (MASK_INPUT > -3) & (MASK_INPUT < 3), 1 / 6),
+    ("clamp", lambda t: t.clamp(-1.0, 1.0), None, (MASK_INPUT >= -1) & (MASK_INPUT <= 1), 1.0),
+]
+
+
+@pytest.mark.parametrize(("name", "ours", "theirs", "passes", "factor"), DROPPING, ids=[d[0] for d in DROPPING])
+@pytest.mark.parametrize("upstream", [np.inf, -np.inf, np.nan, 2.0])
+def test_a_dropped_gradient_is_exactly_zero_even_when_it_is_inf_or_nan(name, ours, theirs, passes, factor, upstream):
+    # PyTorch's backward of these ops is where(mask, grad, 0): a multiply by the mask would give inf * 0 = NaN.
+    # A NaN input passes its gradient through relu, hardtanh and relu6 (their masks test for the dropped side).
+    x = cr.tensor(MASK_INPUT.copy(), requires_grad=True)
+    ours(x).backward(np.full(MASK_INPUT.shape, upstream))
+    expected = np.where(passes, upstream * factor, 0.0)
+    np.testing.assert_array_equal(x.grad.data, expected)
+    assert not np.signbit(x.grad.data[~passes]).any()  # +0.0, as PyTorch
+    if torch is not None:
+        t = torch.tensor(MASK_INPUT, requires_grad=True)
+        out = getattr(torch.nn.functional, theirs)(t) if theirs else t.clamp(-1.0, 1.0)
+        out.backward(torch.full(MASK_INPUT.shape, upstream, dtype=torch.float64))
+        # (PyTorch's hardsigmoid multiplies by 1/6 rounded to float32 even in float64: hence the tolerance.)
+        np.testing.assert_allclose(x.grad.data, t.grad.numpy(), rtol=1e-7, atol=0)
+
+
 def test_relu_keeps_integer_dtype():
     out = act.relu(cr.tensor([-2, 0, 3]))
     assert out.dtype == np.int64

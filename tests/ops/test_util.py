@@ -1,11 +1,11 @@
-"""The ops' shared helpers: column sums by BLAS and undoing broadcasting."""
+"""The ops' shared helpers: column sums by BLAS, undoing broadcasting, zeroing a dropped gradient."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from chainrule.ops._util import column_sums, unbroadcast
+from chainrule.ops._util import column_sums, unbroadcast, zero_where
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.float16])
@@ -42,3 +42,21 @@ def test_unbroadcast_sums_leading_and_stretched_dims(grad_shape, shape):
     expected = grad.sum(axis=axes).reshape(shape)
     np.testing.assert_allclose(unbroadcast(grad, shape), expected, rtol=1e-12)
     np.testing.assert_allclose(unbroadcast(np.asfortranarray(grad), shape), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("in_place", [False, True])
+def test_zero_where_drops_to_exact_zero_and_keeps_every_other_value_bit_for_bit(dtype, in_place):
+    grad = np.array([[1.5, np.inf, -np.inf, np.nan], [-0.0, 2.0, np.nan, -3.0]], dtype=dtype).T  # a strided view
+    before = grad.copy()
+    drop = np.array([[True, True, False, True], [False, False, False, True]]).T.copy()
+    got = zero_where(grad, drop.copy(), grad if in_place else None)
+    assert got.dtype == dtype and got.shape == grad.shape
+    assert (got is grad) == in_place
+
+    def bits(a: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(a).view(np.uint8)
+
+    np.testing.assert_array_equal(bits(got), bits(np.where(drop, dtype(0), before)))
+    if not in_place:
+        np.testing.assert_array_equal(bits(grad), bits(before))  # the input is only read
