@@ -22,9 +22,10 @@ The backward:
 
     grad_weight^T = columns @ grad^T (the columns of each band or chunk computed again, rather than kept, unless
                  a single band of unrolled rows covers the whole input),
-    grad_input = the kernel's columns unrolled on the gradient (kw shifted copies of it), one GEMM with the
-                 weight, and kh shifted adds of whole row blocks (see _input_grad); for a stride along the width,
-                 weight^T @ grad and im2col's adjoint (one strided add per kernel offset).
+    grad_input = a GEMM per input column with the weight flipped along the width, over the gradient's output
+                 columns that column reads (a contiguous block of the gradient, transposed once), then kh
+                 shifted adds of whole row blocks (see _input_grad); for a stride along the width, weight^T @
+                 grad and im2col's adjoint (one strided add per kernel offset).
 
 No loop runs over pixels or batch items; the loops are over bands or chunks of output rows and over kernel
 offsets. Groups split the channels: a batched GEMM over the G groups. A 1-d convolution is the 2-d one with a
@@ -40,7 +41,6 @@ from __future__ import annotations
 
 import math
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -117,10 +117,10 @@ def _groups(groups: Any, op: str) -> int:
 _CHUNK = 1 << 17
 # Values per band of unrolled input rows (_row_bands): 1 MB, in cache for the GEMMs that read it.
 _UNROLL_CHUNK = 2 * _CHUNK
-# Values per chunk of _input_grad's unrolled gradient. Its chunks alternate a copy into the buffer, a GEMM that
-# reads it on every BLAS thread, and adds: the next chunk's copy then writes lines the other core holds, and ran
-# 2.5 times slower than on one thread. Fewer, larger chunks cost less: one rather than two for LeNet's second
-# layer made the whole step 1.5% faster, though the chunk (2 MB) no longer fits in cache.
+# Values of _input_grad's GEMM products per chunk of input columns. Its chunks alternate GEMMs on every BLAS
+# thread and adds on one: a copy or add into lines the other core holds ran 2.5 times slower than on one
+# thread, so fewer, larger chunks cost less, though one (4 MB) no longer fits in cache: one chunk rather than
+# two for LeNet's second layer made the whole step 1.5% faster.
 _GRADIENT_CHUNK = 8 * _CHUNK
 _MIN_COLUMNS = 2048
 # OpenBLAS runs a GEMM of fewer multiply-adds (m*n*k) than this on one thread (interface/gemm.c: 65536 times
@@ -148,28 +148,6 @@ def scratch(name: str, size: int, dtype: np.dtype) -> np.ndarray:
     if buffer is None or buffer.size < size:
         buffer = buffers[key] = np.empty(size, dtype=dtype)
     return buffer[:size]
-
-
-_FRAMES_KEPT = 4
-
-
-def framed(key: tuple, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """A work array of `shape`, all zeros when first made, reused by a caller that writes the same region of it on
-    every call (`key` names that region): the zeros around the region stay, and the fill of the whole array
-    that a fresh scratch array would need is saved (30 us a step on LeNet's second layer). One per key, shape
-    and thread; the least recently used beyond _FRAMES_KEPT are dropped."""
-    frames = getattr(_scratch, "frames", None)
-    if frames is None:
-        frames = _scratch.frames = OrderedDict()
-    full_key = (key, shape, np.dtype(dtype))
-    frame = frames.get(full_key)
-    if frame is None:
-        frame = frames[full_key] = np.zeros(shape, dtype=dtype)
-        if len(frames) > _FRAMES_KEPT:
-            frames.popitem(last=False)
-    else:
-        frames.move_to_end(full_key)
-    return frame
 
 
 def to_chwn(x: np.ndarray, pads: tuple[tuple[int, int], tuple[int, int]] = ((0, 0), (0, 0))) -> np.ndarray:
@@ -352,48 +330,88 @@ def _row_products(
 
 
 def _input_grad(
-    g: np.ndarray,
+    g_t: np.ndarray,
     weight: np.ndarray,
-    image: np.ndarray,
-    stride: tuple[int, int],
+    padded_size: tuple[int, int],
+    stride_h: int,
     dilation: tuple[int, int],
     groups: int,
-) -> None:
-    """Add the gradient of a convolution with respect to its padded input onto image (C, Hp, Wp, N), for a unit
-    stride along the width; g (O, Ho, Wo, N) is the output's gradient, weight (O, C/G, kh, kw).
+) -> np.ndarray:
+    """The gradient of a convolution of unit stride along the width with respect to its padded input, as an
+    array (Wp, C, Hp, N); g_t (Ho, Wo, N, O) is the output's gradient, weight (O, C/G, kh, kw).
 
-    image[c, y*sh + i*dh, w, n] += sum over (o, j) of weight[o, c, i, j] * G[(o, j), (y, w, n)], where
-    G[(o, j), (y, w, n)] = g[o, y, w - j*dw, n] (zero where w - j*dw is outside [0, Wo)): the kernel's columns
-    are unrolled on the gradient (kw shifted copies of it), its rows are kh shifted adds of whole row blocks. One
-    GEMM with an inner dimension of O*kw, rather than im2col's adjoint (an inner dimension of O, then kh*kw
-    strided adds), which ran about 1.5 times slower on LeNet's second layer. Chunked over output rows.
+    Column by column of the input: input column w gets its gradient from the output columns x = w - j*dw,
+
+        image[w, c, y*sh + i*dh, n] += sum over (j, o) of weight[o, c, i, j] * g[o, y, w - j*dw, n],
+
+    a GEMM whose inner dimension runs over the valid (j, o) only (kw*O in the middle, fewer at the edges),
+    with no copy of the gradient but one transpose: laid out as (G, dw, Wo/dw, O/G, Ho, N), the output columns
+    a column w reads are a contiguous block of it, as are the kernel's columns in the weight flipped along the
+    width. The columns whose every kernel offset is valid go in one batched call per remainder modulo dw; then
+    kh shifted adds of whole row blocks. On LeNet's second layer this ran 1.2 times as fast as unrolling the
+    gradient along the kernel's width (a third of whose GEMM multiplied zeros) and 1.5 times as fast as
+    im2col's adjoint. Chunked over input columns, so that the GEMMs' products stay near _GRADIENT_CHUNK values.
     """
-    O, Ho, Wo, N = g.shape  # noqa: N806, E741 (the shapes' usual letters)
+    Ho, Wo, N, O = g_t.shape  # noqa: N806, E741 (the shapes' usual letters)
     _, group_channels, kh, kw = weight.shape
-    C, _, Wp, _ = image.shape  # noqa: N806
-    (sh, _), (dh, dw) = stride, dilation
+    Hp, Wp = padded_size  # noqa: N806
+    dh, dw = dilation
     group_out = O // groups
-    # wt[g, (i, c), (o, j)] = weight[g*O/G + o, c, i, j]
-    wt = weight.reshape(groups, group_out, group_channels, kh, kw).transpose(0, 3, 2, 1, 4)
-    wt = wt.reshape(groups, kh * group_channels, group_out * kw)
-    image_g = image.reshape(groups, group_channels, *image.shape[1:])
-    most = max(1, _GRADIENT_CHUNK // max(1, O * kw * Wp * N), -(-_MIN_COLUMNS // max(1, Wp * N)))
-    count = -(-Ho // most)  # chunks, of (nearly) equal row counts
-    per = -(-Ho // count)
-    product = scratch("product", C * kh * per * Wp * N, g.dtype)
-    for y0 in range(0, Ho, per):
-        rows = min(per, Ho - y0)
-        # Every chunk of these rows writes the same region (columns j*dw to j*dw + Wo, for each j).
-        shifted = framed(("unrolled gradient", Wo, dw), (O, kw, rows, Wp, N), g.dtype)
-        for j in range(kw):
-            shifted[:, j, :, j * dw : j * dw + Wo] = g[:, y0 : y0 + rows]
-        t = product[: C * kh * rows * Wp * N].reshape(groups, kh * group_channels, rows * Wp * N)
-        np.matmul(wt, shifted.reshape(groups, group_out * kw, rows * Wp * N), out=t)
-        t = t.reshape(groups, kh, group_channels, rows, Wp, N)
+    columns = Ho * N
+    item = g_t.itemsize
+    # blocks[r][g, (q, o), (y, n)] = g[g*O/G + o, y, r + q*dw, n]: the output columns of remainder r modulo dw.
+    gathered = scratch("gradient", g_t.size, g_t.dtype)
+    g_view = g_t.reshape(Ho, Wo, N, groups, group_out).transpose(3, 1, 4, 0, 2)  # (G, Wo, O/G, Ho, N)
+    blocks, counts, start = [], [], 0
+    for r in range(dw):
+        count = len(range(r, Wo, dw))
+        size = groups * count * group_out * columns
+        np.copyto(gathered[start : start + size].reshape(groups, count, group_out, Ho, N), g_view[:, r::dw])
+        blocks.append(gathered[start : start + size].reshape(groups, count * group_out, columns))
+        counts.append(count)
+        start += size
+    # w_flip[g, 0, (i, c), (jf, o)] = weight[g*O/G + o, c, i, kw - 1 - jf]
+    w_flip = weight[..., ::-1].reshape(groups, group_out, group_channels, kh, kw).transpose(0, 3, 2, 4, 1)
+    w_flip = np.ascontiguousarray(w_flip).reshape(groups, 1, kh * group_channels, kw * group_out)
+    rows = kh * group_channels
+    image = np.zeros((Wp, groups, group_channels, Hp, N), dtype=g_t.dtype)
+    per_chunk = max(1, _GRADIENT_CHUNK // (groups * rows * columns))
+    for w0 in range(0, Wp, per_chunk):
+        w1 = min(Wp, w0 + per_chunk)
+        product = scratch("product", groups * (w1 - w0) * rows * columns, g_t.dtype)
+        product = product.reshape(groups, w1 - w0, rows, columns)
+        for r in range(min(dw, Wp)):
+            g_r, count = blocks[r], counts[r]
+            # Input column w = r + dw*qw reads output columns q = qw - j (j < kw, 0 <= q < count).
+            low, high = max(0, -(-(w0 - r) // dw)), -(-(w1 - r) // dw)
+            full_low, full_high = max(low, kw - 1), min(high, count)  # the columns with every offset valid
+            for qw in range(low, high):
+                if full_low <= qw < full_high:
+                    continue
+                q0, q1 = max(0, qw - kw + 1), min(count - 1, qw)
+                target = product[:, r + dw * qw - w0]
+                if q0 > q1:  # no valid offset: a column of the padding no window reaches
+                    target.fill(0)
+                    continue
+                jf0 = q0 - (qw - kw + 1)
+                taps = w_flip[:, 0, :, jf0 * group_out : (jf0 + q1 - q0 + 1) * group_out]
+                np.matmul(taps, g_r[:, q0 * group_out : (q1 + 1) * group_out], out=target)
+            if full_low < full_high:
+                view = np.ndarray(
+                    (groups, full_high - full_low, kw * group_out, columns),
+                    g_r.dtype,
+                    g_r,  # contiguous: the constructor checks that the overlapping windows stay inside it
+                    (full_low - kw + 1) * group_out * columns * item,
+                    (g_r.strides[0], group_out * columns * item, columns * item, item),
+                )
+                targets = slice(r + dw * full_low - w0, r + dw * (full_high - 1) - w0 + 1, dw)
+                np.matmul(w_flip, view, out=product[:, targets])
+        # image[w, g, c, y*sh + i*dh, n] += product[g, w, (i, c), (y, n)]
+        product = product.reshape(groups, w1 - w0, kh, group_channels, Ho, N).transpose(1, 0, 2, 3, 4, 5)
         for i in range(kh):
-            top = y0 * sh + i * dh
-            target = image_g[:, :, top : top + sh * (rows - 1) + 1 : sh]
-            np.add(target, t[:, i], out=target)
+            target = image[w0:w1, :, :, i * dh : i * dh + stride_h * (Ho - 1) + 1 : stride_h]
+            np.add(target, product[:, :, i], out=target)
+    return image.reshape(Wp, groups * group_channels, Hp, N)
 
 
 def pad_spatial(x: np.ndarray, pads: tuple[tuple[int, int], tuple[int, int]], value: float = 0.0) -> np.ndarray:
@@ -574,17 +592,17 @@ def _conv(
                 grad_w = grad_wt.transpose(0, 2, 1)  # [g, o, (c, i, j)]
             grad_w = grad_w.reshape(weight.data.shape)
         if x.requires_grad:
-            g = scratch("gradient", g_t.size, g_t.dtype).reshape(out_channels, Ho, Wo, N)
-            np.copyto(g, g_t.reshape(Ho, Wo, N, out_channels).transpose(3, 0, 1, 2))
-            image = np.zeros((C, *padded_size, N), dtype=g.dtype)
-            if stride[1] == 1:
-                _input_grad(g, W, image, stride, dilation, groups)
-            else:
-                Wg = W.reshape(groups, group_out, k_rows)  # noqa: N806
-                grad_columns = np.matmul(Wg.transpose(0, 2, 1), g.reshape(groups, group_out, columns_count))
-                _col2im(grad_columns.reshape(C, kh, kw, Ho, Wo, N), image, kernel, stride, dilation)
             (top, _), (left, _) = pads
-            grad_x = image[:, top : top + H, left : left + Wd].transpose(3, 0, 1, 2)
+            if stride[1] == 1:
+                image = _input_grad(g_t.reshape(Ho, Wo, N, out_channels), W, padded_size, stride[0], dilation, groups)
+                grad_x = image[left : left + Wd, :, top : top + H].transpose(3, 1, 2, 0)
+            else:
+                g = g_t.reshape(Ho, Wo, N, out_channels).transpose(3, 0, 1, 2).reshape(groups, group_out, -1)
+                Wg = W.reshape(groups, group_out, k_rows)  # noqa: N806
+                grad_columns = np.matmul(Wg.transpose(0, 2, 1), g)
+                image = np.zeros((C, *padded_size, N), dtype=g_t.dtype)
+                _col2im(grad_columns.reshape(C, kh, kw, Ho, Wo, N), image, kernel, stride, dilation)
+                grad_x = image[:, top : top + H, left : left + Wd].transpose(3, 0, 1, 2)
             if spatial == 1:
                 grad_x = grad_x[:, :, 0, :]
             if unbatched:
