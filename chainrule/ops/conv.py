@@ -8,13 +8,14 @@ so that its memory order is (Ho, Wo, N, O). The output is the (N, O, Ho, Wo) vie
 the ops that follow (activations, pooling) read any memory order and keep it (NumPy's order='K'), and channels
 innermost gives a pooling window long contiguous runs.
 
-- By rows (when the GEMM of one output row is large enough to run on two BLAS threads): the input is copied
+- By rows (for few output channels, when the GEMM of one output row still runs on two BLAS threads; see
+  _ROWS_MAX_CHANNELS): the input is copied
   once into (G, Hp, C/G, Wp, N) memory order, padded (the batch innermost: a window's row of Wo pixels is a
   contiguous run of Wo*N values, for all images at once), and its rows are unrolled along the kernel's width:
   U (rows, C/G, kw, Wo, N), kw shifted copies. The columns matrix of one output row, (C/G*kh*kw) by (Wo*N), is
   then a strided view of U, its kernel rows one unrolled row apart (_row_products): one GEMM per output row
   (batched in one matmul call), and no im2col copy. LeNet's second layer ran 20% faster so.
-- By columns (im2col), for small GEMMs such as a first layer's: the input in (C, Hp, Wp, N) memory order, its
+- By columns (im2col), for many output channels or small GEMMs: the input in (C, Hp, Wp, N) memory order, its
   windows read through a strided view (C, kh, kw, Ho, Wo, N) and copied into the columns matrix of C*kh*kw
   rows by Ho*Wo*N columns, a chunk of output rows at a time so that the chunk stays in cache for the GEMM.
 
@@ -123,10 +124,14 @@ _UNROLL_CHUNK = 2 * _CHUNK
 # two for LeNet's second layer made the whole step 1.5% faster.
 _GRADIENT_CHUNK = 8 * _CHUNK
 _MIN_COLUMNS = 2048
-# OpenBLAS runs a GEMM of fewer multiply-adds (m*n*k) than this on one thread (interface/gemm.c: 65536 times
-# GEMM_MULTITHREAD_THRESHOLD, 4). A convolution whose GEMM per output row is that small (LeNet's first layer:
-# 1,536 columns by 25 by 6) is done over im2col's chunks of several rows instead, as two-thread GEMMs: one
-# GEMM per row ran 10% slower there, and 20% faster than im2col on LeNet's second layer.
+# When a convolution's GEMMs go by output rows (see the module docstring). Im2col's copy costs about 10/O of its
+# GEMM's time for O output channels (a group's): for few channels, GEMMs over views that need no copy win,
+# LeNet's second layer's forward (16 channels) ran 20% faster so; from 32 channels on, the copy saved no longer
+# paid for the smaller GEMMs of one row each (10-45% slower). And OpenBLAS runs a GEMM of fewer multiply-adds
+# (m*n*k) than _ONE_THREAD_GEMM on one thread (interface/gemm.c: 65536 times GEMM_MULTITHREAD_THRESHOLD, 4): a
+# layer whose GEMM per output row is that small (LeNet's first: 1,536 columns by 25 by 6) is done over im2col's
+# chunks of several rows, as two-thread GEMMs (one GEMM per row ran 10% slower there).
+_ROWS_MAX_CHANNELS = 16
 _ONE_THREAD_GEMM = 1 << 18
 _SCRATCH_LIMIT = 4 * _CHUNK
 _scratch = threading.local()
@@ -512,7 +517,7 @@ def _conv(
     # Both ways do the GEMM transposed, out^T (columns, O) = columns^T @ weight^T, so that the output's memory
     # order is (Ho, Wo, N, O): the channels innermost, where a pooling layer's windows read long contiguous runs
     # (a 2x2 max pool ran a fifth faster so than over (O, Ho, Wo, N)).
-    by_rows = Wo * N * k_rows * group_out >= _ONE_THREAD_GEMM
+    by_rows = group_out <= _ROWS_MAX_CHANNELS and Wo * N * k_rows * group_out >= _ONE_THREAD_GEMM
     out_t = np.empty((Ho, Wo * N, groups, group_out), dtype=X.dtype)  # (Ho, Wo, N, O) in memory
     kept = None
     if by_rows:

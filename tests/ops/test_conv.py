@@ -23,6 +23,7 @@ def gemm_layout(request, monkeypatch):
     """Every test runs both ways of making a convolution's GEMMs: one GEMM per output row over the rows unrolled
     along the kernel's width, and im2col's chunks (chosen by the GEMM's size, which is small in these tests)."""
     monkeypatch.setattr(conv, "_ONE_THREAD_GEMM", 0 if request.param == "by rows" else 1 << 62)
+    monkeypatch.setattr(conv, "_ROWS_MAX_CHANNELS", 1 << 62)
     return request.param
 
 
