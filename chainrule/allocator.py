@@ -10,9 +10,10 @@ the same net in PyTorch, took up to 1,100 page faults a step: 7.3 ms a step agai
 PyTorch's own step, alone in its process, took 600 to 1,000 in two runs out of three.
 
 At import chainrule fixes both at the top of glibc's own range: blocks up to 32 MB come from the heap, and up
-to 64 MB of free heap is kept (the LeNet step then took no page faults). A process holds on to at most that
-much memory it no longer uses. Nothing is changed where the user has set any MALLOC_*_ variable (glibc
-reads those at start), where CHAINRULE_KEEP_FREED_MEMORY=0, or where the C library is not glibc.
+to 64 MB of free memory at the heap's top is kept (the LeNet step then took no page faults); beyond that it
+still goes back to the system. Nothing is changed where the user has set malloc's parameters (a MALLOC_*_
+variable or a glibc.malloc tunable in GLIBC_TUNABLES, which glibc reads at start), where
+CHAINRULE_KEEP_FREED_MEMORY=0, or where the C library is not glibc.
 """
 
 from __future__ import annotations
@@ -48,12 +49,13 @@ def _glibc() -> ctypes.CDLL | None:
 
 def keep_freed_memory(environ: os._Environ | dict[str, str] | None = None) -> bool:
     """Fix malloc's thresholds so that freed memory is kept for reuse (see the module's docstring). Returns True
-    if they were set, False where nothing was changed: the user set a MALLOC_*_ variable, opted out with
-    CHAINRULE_KEEP_FREED_MEMORY=0, or the C library is not glibc. Called once at import."""
+    if they were set, False where nothing was changed: the user set malloc's parameters (MALLOC_*_ or
+    GLIBC_TUNABLES), opted out with CHAINRULE_KEEP_FREED_MEMORY=0, or the C library is not glibc. Called once at
+    import."""
     environ = os.environ if environ is None else environ
     if environ.get(OPT_OUT, "1").strip().lower() in ("0", "false", "no", "off"):
         return False
-    if any(name in environ for name in _USER_SETTINGS):
+    if any(name in environ for name in _USER_SETTINGS) or "glibc.malloc." in environ.get("GLIBC_TUNABLES", ""):
         return False
     libc = _glibc()
     if libc is None:

@@ -32,7 +32,8 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - start) / 3)
 
 
 def faults_per_step(**env: str) -> float:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != allocator.OPT_OUT}
+    ours = ("GLIBC_TUNABLES", allocator.OPT_OUT)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k not in ours}
     done = subprocess.run(
         [sys.executable, "-c", STEPS], capture_output=True, text=True, timeout=120, env={**clean, **env}
     )
@@ -56,6 +57,12 @@ def test_the_users_own_malloc_settings_win() -> None:
     assert allocator.keep_freed_memory({"MALLOC_TRIM_THRESHOLD_": "0"}) is False
     # glibc reads the variable at start: with a trim threshold of 0 and no change from us, pages are refaulted.
     assert faults_per_step(MALLOC_TRIM_THRESHOLD_="0") > 2000
+
+
+@glibc_only
+def test_malloc_tunables_of_the_user_are_left_alone() -> None:
+    assert allocator.keep_freed_memory({"GLIBC_TUNABLES": "glibc.malloc.trim_threshold=0"}) is False
+    assert allocator.keep_freed_memory({"GLIBC_TUNABLES": "glibc.rtld.nns=2"}) is True  # not malloc's
 
 
 @pytest.mark.parametrize("value", ["0", "false", "No", " off "])
