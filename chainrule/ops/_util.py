@@ -29,7 +29,12 @@ def column_sums(a: np.ndarray) -> np.ndarray:
     return np.matmul(ones, a)
 
 
-_INTS = {1: np.int8, 2: np.int16, 4: np.int32, 8: np.int64}
+_INTS = {size: np.dtype(f"i{size}") for size in (1, 2, 4, 8)}
+
+
+def int_view(array: np.ndarray) -> np.ndarray:
+    """The bits of a float array as ints of the same size (a view), for masking values with bitwise ops."""
+    return array.view(_INTS[array.dtype.itemsize])
 
 
 def zero_where(grad: np.ndarray, drop: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -42,10 +47,9 @@ def zero_where(grad: np.ndarray, drop: np.ndarray, out: np.ndarray | None = None
     (-1, all bits set, where kept), which the AND widens with its sign."""
     keep = drop.view(np.int8)
     np.subtract(keep, 1, out=keep)
-    ints = _INTS[grad.dtype.itemsize]
     if out is None:
         out = np.empty_like(grad)
-    np.bitwise_and(grad.view(ints), keep, out=out.view(ints))
+    np.bitwise_and(int_view(grad), keep, out=int_view(out))
     return out
 
 

@@ -143,11 +143,11 @@ def hardsigmoid(x: Tensor) -> Tensor:
     np.clip(out, 0, 1, out=out)
 
     def backward(grad: np.ndarray) -> tuple:
-        outside = np.greater(data, -3)  # PyTorch's mask: a NaN input gets 0
-        outside &= data < 3
-        np.logical_not(outside, out=outside)
+        drop = np.greater(data, -3)
+        drop &= data < 3
+        np.logical_not(drop, out=drop)  # outside (-3, 3), and NaN: PyTorch's mask
         local = grad / 6
-        return (zero_where(local, outside, local),)
+        return (zero_where(local, drop, local),)
 
     return _result(out, x, backward, "hardsigmoid")
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from chainrule import autograd
 from chainrule.errors import ArgumentError, DTypeError, ShapeError, shape_str
+from chainrule.ops._util import int_view
 from chainrule.ops.conv import ntuple, pad_spatial
 from chainrule.tensor import Tensor, as_tensor_arg, constant, result
 
@@ -168,14 +169,6 @@ def _disjoint(kernel: int, stride: int, dilation: int, count: int) -> bool:
 # -- max pooling ------------------------------------------------------------------------------------------------
 
 
-_INTS = {size: np.dtype(f"i{size}") for size in (1, 2, 4, 8)}
-
-
-def _int_view(array: np.ndarray) -> np.ndarray:
-    """The bits of a float array as ints of the same size (a view)."""
-    return array.view(_INTS[array.dtype.itemsize])
-
-
 def _all_ones(mask: np.ndarray) -> np.ndarray:
     """A bool mask as int8: -1 (all bits set) where True, 0 where False. ANDed with a float's bits (the int8
     widens with its sign) it keeps the float or gives +0.0; a multiply by the mask would turn an inf or NaN
@@ -228,9 +221,9 @@ def _max_along_backward(
         _along(image, axis, 0, count, stride)[...] = grad
         return image
     disjoint = _disjoint(kernel, stride, dilation, count)
-    bits = _int_view(grad)
+    bits = int_view(grad)
     for i in range(kernel):
-        target = _int_view(_along(image, axis, i * dilation, count, stride))
+        target = int_view(_along(image, axis, i * dilation, count, stride))
         if kernel == 2 and i == 0:
             continue  # written below, from the i == 1 part
         mask = arg if kernel == 2 else _all_ones(arg == i)
@@ -240,7 +233,7 @@ def _max_along_backward(
             picked = np.bitwise_and(bits, mask)
             target.view(grad.dtype)[...] += picked.view(grad.dtype)
         if kernel == 2:  # the rest of each gradient goes to i = 0: grad XOR (grad AND mask)
-            first = _int_view(_along(image, axis, 0, count, stride))
+            first = int_view(_along(image, axis, 0, count, stride))
             if disjoint:
                 np.bitwise_xor(bits, picked, out=first)
             else:
