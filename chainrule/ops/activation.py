@@ -8,7 +8,8 @@ float32 whatever NumPy scalar the caller passes.
 
 gelu's exact form needs the error function, which NumPy lacks: `_erf`, `_erfc_tail` and `_normal_cdf` below
 evaluate W. J. Cody's rational Chebyshev approximations (Math. Comp. 23, 1969; netlib specfun CALERF),
-vectorised, in the input's own float dtype, with relative error near 1e-16 in float64.
+vectorised, in the input's own float dtype, with relative error near 1e-16 in float64; float32 takes Numerical
+Recipes' shorter erfc, accurate to float32's own rounding of its argument.
 
 Branches are taken without branching: `np.where`, boolean indexing and `copyto(where=)` over a mask that
 flips at random (as the sign of an activation's input does) measured some 15 times slower than a multiply by
@@ -434,12 +435,66 @@ def _erfc(z: np.ndarray) -> np.ndarray:
     return out
 
 
+# Numerical Recipes' erfc (Press et al., 2nd ed., 6.2; a Chebyshev fit, fractional error under 1.2e-7 for any
+# y >= 0): erfc(y) = t exp(-y^2 + P(t)), t = 1 / (1 + y/2), P the polynomial of these coefficients, lowest first.
+_NR_ERFC = (-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806, 0.27886807, -1.13520398, 1.48851587,
+            -0.82215223, 0.17087277)  # fmt: skip
+_NR_ERFC_32 = tuple(np.float32(c) for c in _NR_ERFC)
+# Values per block of _normal_cdf: the dozens of passes over a block run from cache (4.5 times as fast on 2M
+# float32 values as over the whole array, together with the shorter float32 formula).
+_CDF_BLOCK = 1 << 16
+
+
 def _normal_cdf(x: np.ndarray) -> np.ndarray:
-    """Phi(x) = (1 + erf(x / sqrt 2)) / 2, through erfc in both tails so that Phi keeps its relative
-    precision far left (Phi(-10) ~ 7.6e-24), where 1 + erf would cancel to 0. float16 computes in float32:
-    Cody's denominators exceed float16's range."""
+    """Phi(x), the standard normal CDF, block by block, in x's memory order; float16 computes in float32.
+
+    float64: through Cody's erfc in both tails (_normal_cdf_cody), with relative error near 1e-16, down to
+    Phi(-38). float32: through Numerical Recipes' erfc (_normal_cdf_float32), 33 passes rather than some 70,
+    with relative error 1e-6 where |x| < 3, 4e-6 out to 6 and 2e-5 down to Phi(-13), growing as float32's own
+    rounding of x / sqrt 2 does (1.4 times Cody's formula in float32); both tails keep their relative
+    precision (1 - erf would cancel to 0)."""
     if x.dtype.itemsize < 4:
         return _normal_cdf(x.astype(np.float32)).astype(x.dtype)
+    out = np.empty_like(x)  # contiguous in x's memory order: both ravel to the same order of elements
+    flat_x, flat_out = x.ravel(order="K"), out.ravel(order="K")
+    for start in range(0, flat_x.size, _CDF_BLOCK):
+        block = slice(start, start + _CDF_BLOCK)
+        if x.dtype == np.float32:
+            _normal_cdf_float32(flat_x[block], flat_out[block])
+        else:
+            flat_out[block] = _normal_cdf_cody(flat_x[block])
+    return out
+
+
+def _normal_cdf_float32(x: np.ndarray, out: np.ndarray) -> None:
+    """Phi(x) into out, for 1-d float32 x: Phi(-|x|) = erfc(|x| / sqrt 2) / 2, then 1 - that for x >= 0."""
+    c = _NR_ERFC_32
+    y = np.abs(x)
+    y *= np.float32(_SQRT_HALF)
+    t = np.multiply(y, np.float32(0.5))
+    t += np.float32(1)
+    np.reciprocal(t, out=t)
+    poly = np.multiply(t, c[9])
+    for coefficient in c[8:0:-1]:
+        poly += coefficient
+        poly *= t
+    poly += c[0]
+    np.square(y, out=y)
+    poly -= y
+    np.exp(poly, out=poly)
+    poly *= t
+    poly *= np.float32(0.5)  # Phi(-|x|)
+    # Phi(x) = Phi(-|x|) + [x >= 0] (1 - 2 Phi(-|x|)): a pick by arithmetic, exact where x < 0.
+    np.greater_equal(x, 0, out=y)
+    np.multiply(poly, np.float32(-2), out=out)
+    out += np.float32(1)
+    out *= y
+    out += poly
+
+
+def _normal_cdf_cody(x: np.ndarray) -> np.ndarray:
+    """Phi(x) = (1 + erf(x / sqrt 2)) / 2, through erfc in both tails so that Phi keeps its relative
+    precision far left (Phi(-10) ~ 7.6e-24), where 1 + erf would cancel to 0."""
     z = x * _SQRT_HALF
     small, large, tail = _erf_regions(z)
     # Beyond the small region Phi = erfc(|z|) / 2 for z < 0, and 1 - erfc(|z|) / 2 for z > 0.

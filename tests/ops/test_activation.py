@@ -246,6 +246,30 @@ def test_gelu_exact_in_float16_stays_float16_and_accurate():
     np.testing.assert_allclose(out.data.astype(np.float64), _np_gelu(grid.astype(np.float16)), rtol=2e-3, atol=1e-4)
 
 
+def test_gelu_exact_in_float32_is_accurate_in_both_tails_across_blocks():
+    # 300,001 values: several of _normal_cdf's blocks. Reference: the float64 path (1e-16) on the same float32
+    # inputs. The relative error grows with |x| as float32's own rounding of x / sqrt 2 does (1e-5 at -13).
+    grid = np.linspace(-13, 13, 300_001).astype(np.float32)
+    got = act._normal_cdf(grid)
+    assert got.dtype == np.float32
+    exact = act._normal_cdf(grid.astype(np.float64))
+    relative = np.abs(got - exact) / exact
+    assert relative[np.abs(grid) < 3].max() < 2e-6
+    assert relative[np.abs(grid) < 6].max() < 6e-6
+    assert relative.max() < 3e-5
+    np.testing.assert_array_equal(act._normal_cdf(np.array([-np.inf, np.inf, np.nan], np.float32))[:2], [0, 1])
+    assert np.isnan(act._normal_cdf(np.array([np.nan], np.float32))[0])
+    out = act.gelu(cr.tensor(grid))
+    np.testing.assert_allclose(out.data, grid.astype(np.float64) * exact, rtol=3e-5, atol=1e-30)
+
+
+def test_gelu_keeps_its_inputs_memory_order():
+    x = np.random.default_rng(5).standard_normal((6, 5, 4)).astype(np.float32).transpose(2, 0, 1)  # not C-order
+    out = act.gelu(cr.tensor(x))
+    assert out.data.strides == np.empty_like(x).strides
+    np.testing.assert_array_equal(out.data, act.gelu(cr.tensor(np.ascontiguousarray(x))).data)
+
+
 def test_gelu_rejects_unknown_approximation():
     with pytest.raises(ArgumentError, match=r"gelu.*approximate.*'fast'"):
         act.gelu(cr.tensor([1.0]), approximate="fast")
