@@ -71,12 +71,20 @@ def test_mnist1d_rejects_an_unknown_model(mnist1d_example, capsys):
     assert "unknown resnet" in capsys.readouterr().err
 
 
+def run_char_lm(example: dict, text: str, folder, capsys, *argv: str) -> tuple[dict, str]:
+    """examples/char_lm.py's main on `text` (written to a file in `folder`): its results and printed output."""
+    path = folder / "text.txt"
+    path.write_text(text, encoding="utf-8")
+    results = example["main"](["--text", str(path), *argv])
+    return results, capsys.readouterr().out
+
+
 def test_char_lm_reports_entropy_loss_and_a_sample(char_lm_example, tmp_path, capsys):
-    text = tmp_path / "text.txt"
-    text.write_text("the quick brown fox jumps over the lazy dog. " * 40, encoding="utf-8")
-    argv = ["--text", str(text), "--steps", "4", "--context", "16", "--batch-size", "8", "--log-every", "2"]
-    results = char_lm_example["main"]([*argv, "--sample-length", "30", "--prompt", "the "])
-    out = capsys.readouterr().out
+    argv = ["--steps", "4", "--context", "16", "--batch-size", "8", "--log-every", "2"]
+    text = "the quick brown fox jumps over the lazy dog. " * 40
+    results, out = run_char_lm(
+        char_lm_example, text, tmp_path, capsys, *argv, "--sample-length", "30", "--prompt", "the "
+    )
     assert set(results) == {"unigram", "rnn", "transformer"}
     assert re.search(r"^unigram entropy of the text: ([\d.]+) bits per character$", out, re.M)
     for label in ("LSTM", "Transformer"):
@@ -95,11 +103,21 @@ def test_char_lm_default_corpus_is_pythons_own_docstrings(char_lm_example):
 
 
 def test_char_lm_trains_a_gru_too(char_lm_example, tmp_path, capsys):
-    text = tmp_path / "text.txt"
-    text.write_text("abcabcabd\n" * 30, encoding="utf-8")
-    argv = ["--text", str(text), "--models", "rnn", "--cell", "gru", "--steps", "2", "--context", "8"]
-    results = char_lm_example["main"]([*argv, "--prompt", "ab", "--sample-length", "5"])
-    out = capsys.readouterr().out
+    argv = [
+        "--models",
+        "rnn",
+        "--cell",
+        "gru",
+        "--steps",
+        "2",
+        "--context",
+        "8",
+        "--prompt",
+        "ab",
+        "--sample-length",
+        "5",
+    ]
+    results, out = run_char_lm(char_lm_example, "abcabcabd\n" * 30, tmp_path, capsys, *argv)
     assert set(results) == {"unigram", "rnn"}
     assert re.search(r"^GRU \([\d,]+ parameters\), 2 steps of 32 x 8 characters$", out, re.M)
     assert "Transformer" not in out

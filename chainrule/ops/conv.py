@@ -157,22 +157,43 @@ def scratch(name: str, size: int, dtype: np.dtype) -> np.ndarray:
     return buffer[:size]
 
 
-def to_chwn(x: np.ndarray, pads: tuple[tuple[int, int], tuple[int, int]] = ((0, 0), (0, 0))) -> np.ndarray:
+Pads = tuple[tuple[int, int], tuple[int, int]]
+
+
+def _crop(x: np.ndarray, pads: Pads) -> tuple[np.ndarray, Pads]:
+    """x (N, C, H, W) with the negative (before, after) amounts of `pads` cropped off its rows and columns, and
+    the pads that remain to be added (none negative)."""
+    (top, bottom), (left, right) = pads
+    if min(top, bottom, left, right) >= 0:
+        return x, pads
+    H, W = x.shape[2:]  # noqa: N806
+    x = x[:, :, max(-top, 0) : H - max(-bottom, 0), max(-left, 0) : W - max(-right, 0)]
+    return x, ((max(top, 0), max(bottom, 0)), (max(left, 0), max(right, 0)))
+
+
+def _zero_padded(view: np.ndarray, pads: Pads, h_axis: int, w_axis: int) -> np.ndarray:
+    """A C-contiguous copy of `view` with (before, after) zero rows along h_axis and columns along w_axis (pads
+    not negative); `view` itself when it is C-contiguous and nothing is padded."""
+    (top, bottom), (left, right) = pads
+    if not (top or bottom or left or right):
+        return np.ascontiguousarray(view)
+    shape = list(view.shape)
+    shape[h_axis] += top + bottom
+    shape[w_axis] += left + right
+    padded = np.zeros(shape, dtype=view.dtype)
+    inside = [slice(None)] * view.ndim
+    inside[h_axis] = slice(top, top + view.shape[h_axis])
+    inside[w_axis] = slice(left, left + view.shape[w_axis])
+    padded[tuple(inside)] = view
+    return padded
+
+
+def to_chwn(x: np.ndarray, pads: Pads = ((0, 0), (0, 0))) -> np.ndarray:
     """x (N, C, H, W), in any memory order, as a C-contiguous (C, H + pad, W + pad, N) array with zero
     padding (a negative pad crops). x's own memory, without a copy, when it is laid out so and nothing is
     padded: the output of a convolution is."""
-    (top, bottom), (left, right) = pads
-    chwn = x.transpose(1, 2, 3, 0)
-    if not (top or bottom or left or right):
-        return chwn if chwn.flags.c_contiguous else np.ascontiguousarray(chwn)
-    if min(top, bottom, left, right) < 0:
-        H, W = chwn.shape[1:3]  # noqa: N806
-        chwn = chwn[:, max(-top, 0) : H - max(-bottom, 0), max(-left, 0) : W - max(-right, 0)]
-        top, bottom, left, right = max(top, 0), max(bottom, 0), max(left, 0), max(right, 0)
-    C, H, W, N = chwn.shape  # noqa: N806
-    padded = np.zeros((C, H + top + bottom, W + left + right, N), dtype=x.dtype)
-    padded[:, top : top + H, left : left + W] = chwn
-    return padded
+    x, pads = _crop(x, pads)
+    return _zero_padded(x.transpose(1, 2, 3, 0), pads, 1, 2)
 
 
 def _windows(
@@ -247,21 +268,11 @@ def _col2im(
             np.add(target, columns[:, i, j], out=target)
 
 
-def to_grouped_rows(x: np.ndarray, groups: int, pads: tuple[tuple[int, int], tuple[int, int]]) -> np.ndarray:
+def to_grouped_rows(x: np.ndarray, groups: int, pads: Pads) -> np.ndarray:
     """x (N, C, H, W), in any memory order, as a C-contiguous (G, H + pad, C/G, W + pad, N) array with zero
-    padding (a negative pad crops): the layout `_unroll_rows` reads whole runs of."""
+    padding (pads not negative, as a convolution's): the layout `_unroll_rows` reads whole runs of."""
     N, C, H, W = x.shape  # noqa: N806
-    (top, bottom), (left, right) = pads
-    if min(top, bottom, left, right) < 0:
-        x = x[:, :, max(-top, 0) : H - max(-bottom, 0), max(-left, 0) : W - max(-right, 0)]
-        top, bottom, left, right = max(top, 0), max(bottom, 0), max(left, 0), max(right, 0)
-        H, W = x.shape[2:]  # noqa: N806
-    rows = x.reshape(N, groups, C // groups, H, W).transpose(1, 3, 2, 4, 0)
-    if not (top or bottom or left or right):
-        return np.ascontiguousarray(rows)
-    padded = np.zeros((groups, H + top + bottom, C // groups, W + left + right, N), dtype=x.dtype)
-    padded[:, top : top + H, :, left : left + W] = rows
-    return padded
+    return _zero_padded(x.reshape(N, groups, C // groups, H, W).transpose(1, 3, 2, 4, 0), pads, 1, 3)
 
 
 def _row_bands(out_h: int, row_values: int, kernel_h: int, stride_h: int, dilation_h: int) -> list[tuple[int, int]]:
@@ -421,14 +432,10 @@ def _input_grad(
     return image.reshape(Wp, groups * group_channels, Hp, N)
 
 
-def pad_spatial(x: np.ndarray, pads: tuple[tuple[int, int], tuple[int, int]], value: float = 0.0) -> np.ndarray:
+def pad_spatial(x: np.ndarray, pads: Pads, value: float = 0.0) -> np.ndarray:
     """x (N, C, H, W) with (before, after) rows and columns of `value` added, in x's memory order; a negative
     amount crops."""
-    (top, bottom), (left, right) = pads
-    if min(top, bottom, left, right) < 0:
-        H, W = x.shape[2:]  # noqa: N806
-        x = x[:, :, max(-top, 0) : H - max(-bottom, 0), max(-left, 0) : W - max(-right, 0)]
-        top, bottom, left, right = max(top, 0), max(bottom, 0), max(left, 0), max(right, 0)
+    x, ((top, bottom), (left, right)) = _crop(x, pads)
     if not (top or bottom or left or right):
         return x
     N, C, H, W = x.shape  # noqa: N806
